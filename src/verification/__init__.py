@@ -1,0 +1,32 @@
+"""Emailed verification codes: issue, verify once, forget.
+
+This package knows nothing about Flask or email. It takes a policy, a store and a
+secret key, and answers whether a typed code proves control of an address.
+"""
+
+from __future__ import annotations
+
+from verification.codes import generate_code, normalize_code
+from verification.errors import (
+    CooldownActive,
+    IssueRefused,
+    StoreUnavailable,
+    TooManyFailures,
+)
+from verification.outcomes import Issued, Outcome, Verdict
+from verification.policy import Policy
+from verification.verifier import Verifier
+
+__all__ = [
+    "CooldownActive",
+    "IssueRefused",
+    "Issued",
+    "Outcome",
+    "Policy",
+    "StoreUnavailable",
+    "TooManyFailures",
+    "Verdict",
+    "Verifier",
+    "generate_code",
+    "normalize_code",
+]

@@ -1,0 +1,52 @@
+"""The rules a verification code lives by, fixed once and passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# No 0/O, 1/I/L: a code read off a phone screen must survive being retyped.
+DEFAULT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How long a code lives, what it looks like and how often it may be tried."""
+
+    ttl: int = 600
+    length: int = 6
+    alphabet: str = DEFAULT_ALPHABET
+    max_attempts: int = 5
+    resend_cooldown: int = 60
+
+    def __post_init__(self) -> None:
+        if self.ttl <= 0:
+            raise ValueError("ttl must be positive")
+        if not 4 <= self.length <= 32:
+            raise ValueError("length must be between 4 and 32")
+        if len(set(self.alphabet)) != len(self.alphabet) or len(self.alphabet) < 10:
+            raise ValueError("alphabet must hold at least 10 distinct characters")
+        if self.alphabet != self.alphabet.upper() or not self.alphabet.isalnum():
+            raise ValueError("alphabet must be upper-case letters and digits")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.resend_cooldown < 0:
+            raise ValueError("resend_cooldown must not be negative")
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any], prefix: str = "EMAILCODE_") -> Policy:
+        """Build a policy from ``EMAILCODE_*`` style settings, defaults for the rest."""
+        names = {"ttl": "TTL", "length": "LENGTH", "max_attempts": "MAX_ATTEMPTS"}
+        names["resend_cooldown"] = "RESEND_COOLDOWN"
+        values = {
+            field: int(settings[prefix + key])
+            for field, key in names.items()
+            if settings.get(prefix + key) not in (None, "")
+        }
+        return cls(**values)
+
+    @property
+    def combinations(self) -> int:
+        """How many distinct codes the policy can produce."""
+        return len(self.alphabet) ** self.length

@@ -1,0 +1,143 @@
+"""The Redis store: one hash per slot, one Lua script per operation.
+
+Keys look like ``vc:{<account tag>}:<slot id>``. The braces are a Redis Cluster
+hash tag: every slot of an account, and the account's index of slots, hash to
+the same cluster slot, so each script touches one node and runs atomically.
+The Lua mirrors the rules in ``base.decide_save`` and ``base.decide_spend``;
+the shared contract tests hold both stores to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from verification.errors import StoreUnavailable
+from verification.outcomes import Outcome
+from verification.stores.base import Refusal, SaveResult, Slot
+
+_PREFIX = "vc"
+
+# Fields: digest, state, failures, expires_at, resend_at, retain_until.
+_SAVE = """
+local now, max = tonumber(ARGV[2]), tonumber(ARGV[5])
+local h = redis.call('HMGET', KEYS[1], 'failures', 'resend_at', 'retain_until')
+local failures, retain = 0, 0
+if h[1] and tonumber(h[3]) > now then
+  failures, retain = tonumber(h[1]), tonumber(h[3])
+  if failures >= max then return {'locked', retain - now} end
+  if now < tonumber(h[2]) then return {'cooldown', tonumber(h[2]) - now} end
+end
+local ttl, cooldown = tonumber(ARGV[3]), tonumber(ARGV[4])
+retain = math.max(retain, now + ttl)
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'state', 'live', 'failures', failures,
+  'expires_at', now + ttl, 'resend_at', now + cooldown, 'retain_until', retain)
+redis.call('PEXPIRE', KEYS[1], retain - now)
+redis.call('SADD', KEYS[2], KEYS[1])
+if redis.call('PTTL', KEYS[2]) < retain - now then redis.call('PEXPIRE', KEYS[2], retain - now) end
+return {'saved', 0}
+"""
+
+# The compare runs over every byte whatever the input, like hmac.compare_digest.
+_SPEND = """
+local now, max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = redis.call('HMGET', KEYS[1], 'digest', 'state', 'failures', 'expires_at', 'retain_until')
+if not h[1] or tonumber(h[5]) <= now then return {'expired', 0} end
+local failures = tonumber(h[3])
+if h[2] ~= 'live' or failures >= max then return {'used_up', 0} end
+if now >= tonumber(h[4]) then return {'expired', 0} end
+local a, b = h[1], ARGV[1]
+local diff = (#a == #b) and 0 or 1
+for i = 1, #b do
+  diff = bit.bor(diff, bit.bxor(string.byte(a, i) or 0, string.byte(b, i)))
+end
+if diff == 0 then
+  redis.call('HSET', KEYS[1], 'state', 'spent', 'digest', '', 'failures', 0)
+  return {'ok', 0}
+end
+failures = failures + 1
+local retain = math.max(tonumber(h[5]), now + ttl)
+redis.call('HSET', KEYS[1], 'failures', failures, 'retain_until', retain)
+redis.call('PEXPIRE', KEYS[1], retain - now)
+return {'wrong', max - failures}
+"""
+
+_WITHDRAW = """
+local h = redis.call('HMGET', KEYS[1], 'digest', 'state')
+if h[2] ~= 'live' or h[1] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'void', 'digest', '', 'resend_at', ARGV[2])
+return 1
+"""
+
+# Members of the index share its hash tag, so they live on the same cluster node.
+_REVOKE = """
+local n = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local state = redis.call('HGET', key, 'state')
+  if not state then
+    redis.call('SREM', KEYS[1], key)
+  elseif state == 'live' then
+    redis.call('HSET', key, 'state', 'void', 'digest', '')
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+class RedisCodeStore:
+    """Slots as Redis hashes that expire on their own."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._save: Script = client.register_script(_SAVE)
+        self._spend: Script = client.register_script(_SPEND)
+        self._withdraw: Script = client.register_script(_WITHDRAW)
+        self._revoke: Script = client.register_script(_REVOKE)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisCodeStore:
+        options.setdefault("socket_timeout", 1.0)
+        options.setdefault("socket_connect_timeout", 1.0)
+        return cls(redis.Redis.from_url(url, **options))
+
+    def save(
+        self, slot: Slot, *, digest: str, now: int, ttl: int, cooldown: int, max_attempts: int
+    ) -> SaveResult:
+        keys = [_slot_key(slot), _index_key(slot.account)]
+        kind, wait = self._call(self._save, keys, [digest, now, ttl, cooldown, max_attempts])
+        return SaveResult() if kind == "saved" else SaveResult(Refusal(kind), int(wait))
+
+    def spend(
+        self, slot: Slot, *, digest: str, now: int, ttl: int, max_attempts: int
+    ) -> tuple[Outcome, int]:
+        kind, left = self._call(self._spend, [_slot_key(slot)], [digest, now, max_attempts, ttl])
+        return Outcome(kind), int(left)
+
+    def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
+        return bool(self._call(self._withdraw, [_slot_key(slot)], [digest, now]))
+
+    def revoke_account(self, account: str, *, now: int) -> int:
+        return int(self._call(self._revoke, [_index_key(account)], []))
+
+    def ping(self) -> None:
+        self._call(lambda **_: self._client.ping(), [], [])
+
+    def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            result = script(keys=keys, args=args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        if isinstance(result, list):
+            return [item.decode() if isinstance(item, bytes) else item for item in result]
+        return result
+
+
+def _slot_key(slot: Slot) -> str:
+    return f"{_PREFIX}:{{{slot.account}}}:{slot.id}"
+
+
+def _index_key(account: str) -> str:
+    return f"{_PREFIX}:{{{account}}}:slots"

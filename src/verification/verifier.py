@@ -1,0 +1,126 @@
+"""The verification process: issue a code for a slot, verify it once, revoke."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+
+from verification.codes import account_tag, code_digest, generate_code, normalize_code, slot_id
+from verification.errors import CooldownActive, TooManyFailures
+from verification.outcomes import Issued, Outcome, Verdict
+from verification.policy import Policy
+from verification.stores.base import CodeStore, Refusal, Slot
+
+# Purposes and accounts go into digests joined by "|"; keeping them to a plain
+# alphabet keeps that join unambiguous.
+_NAME = re.compile(r"[A-Za-z0-9_.:@+-]{1,64}")
+_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+class Verifier:
+    """Issues and checks codes under one policy, one store and one secret key."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: CodeStore,
+        secret_key: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(secret_key) < 16:
+            raise ValueError("secret_key must hold at least 16 bytes")
+        self.policy = policy
+        self._store = store
+        self._key = secret_key
+        self._clock = clock
+
+    def issue(self, purpose: str, account: str, address: str) -> Issued:
+        """Make a new code for the slot, replacing any earlier one.
+
+        Raises CooldownActive or TooManyFailures with the seconds to wait.
+        """
+        slot = self._slot(purpose, account, address)
+        code = generate_code(self.policy)
+        result = self._store.save(
+            slot,
+            digest=self._digest(purpose, account, address, code),
+            now=self._now(),
+            ttl=self.policy.ttl * 1000,
+            cooldown=self.policy.resend_cooldown * 1000,
+            max_attempts=self.policy.max_attempts,
+        )
+        if result.refusal is Refusal.COOLDOWN:
+            raise CooldownActive(_seconds(result.wait_ms))
+        if result.refusal is Refusal.LOCKED:
+            raise TooManyFailures(_seconds(result.wait_ms))
+        return Issued(
+            purpose=purpose,
+            account=account,
+            address=address,
+            code=code,
+            expires_in=self.policy.ttl,
+            resend_after=self.policy.resend_cooldown,
+        )
+
+    def verify(self, purpose: str, account: str, address: str, code: str) -> Verdict:
+        """Check a typed code and, if right, spend it in the same atomic step."""
+        slot = self._slot(purpose, account, address)
+        typed = normalize_code(code)
+        if len(typed) != self.policy.length or not set(typed) <= set(self.policy.alphabet):
+            # No issued code looks like this; digest a stand-in that cannot match
+            # so a malformed guess costs the same as any other wrong one.
+            typed = "!" * self.policy.length
+        digest = self._digest(purpose, account, address, typed)
+        outcome, left = self._store.spend(
+            slot,
+            digest=digest,
+            now=self._now(),
+            ttl=self.policy.ttl * 1000,
+            max_attempts=self.policy.max_attempts,
+        )
+        return Verdict(outcome, left if outcome is Outcome.WRONG else 0)
+
+    def withdraw(self, issued: Issued) -> bool:
+        """Void a code that could not be delivered, so nothing undelivered stays valid."""
+        slot = self._slot(issued.purpose, issued.account, issued.address)
+        digest = self._digest(issued.purpose, issued.account, issued.address, issued.code)
+        return self._store.withdraw(slot, digest=digest, now=self._now())
+
+    def revoke_account(self, account: str) -> int:
+        """Void every outstanding code of an account, whatever its purpose or address."""
+        _check_name(account)
+        return self._store.revoke_account(account_tag(key=self._key, account=account), now=self._now())
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        self._store.ping()
+
+    def _slot(self, purpose: str, account: str, address: str) -> Slot:
+        if not _PURPOSE.fullmatch(purpose):
+            raise ValueError(f"bad purpose name: {purpose!r}")
+        _check_name(account)
+        if not address or len(address) > 320:
+            raise ValueError("address must be 1 to 320 characters")
+        return Slot(
+            id=slot_id(key=self._key, purpose=purpose, account=account, address=address),
+            account=account_tag(key=self._key, account=account),
+            purpose=purpose,
+        )
+
+    def _digest(self, purpose: str, account: str, address: str, code: str) -> str:
+        return code_digest(key=self._key, purpose=purpose, account=account, address=address, code=code)
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def _check_name(account: str) -> None:
+    if not _NAME.fullmatch(account):
+        raise ValueError(f"bad account name: {account!r}")
+
+
+def _seconds(ms: int) -> int:
+    return max(1, math.ceil(ms / 1000))

@@ -1,0 +1,205 @@
+"""Every store meets the same contract: these tests run on SQLite, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.verification.conftest import KEY, FakeClock, StoreUnderTest
+from verification import CooldownActive, Outcome, TooManyFailures, Verifier
+
+P, A, ADDR = "change_email", "42", "new@example.com"
+
+
+def wrong_code(code: str, alphabet: str) -> str:
+    """A well-formed code that differs from ``code`` in its first character."""
+    other = next(ch for ch in alphabet if ch != code[0])
+    return other + code[1:]
+
+
+def test_right_code_verifies_once(verifier: Verifier) -> None:
+    issued = verifier.issue(P, A, ADDR)
+    assert verifier.verify(P, A, ADDR, issued.code).outcome is Outcome.OK
+    assert verifier.verify(P, A, ADDR, issued.code).outcome is Outcome.USED_UP
+
+
+def test_code_is_typed_without_regard_to_case_spaces_or_dashes(verifier: Verifier) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    typed = f" {code[:3].lower()}-{code[3:].lower()} "
+    assert verifier.verify(P, A, ADDR, typed).outcome is Outcome.OK
+
+
+def test_wrong_code_reports_attempts_left_then_burns(verifier: Verifier) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    max_attempts = verifier.policy.max_attempts
+    lefts = [verifier.verify(P, A, ADDR, bad).attempts_left for _ in range(max_attempts)]
+    assert lefts == list(range(max_attempts - 1, -1, -1))
+    # Burned: even the right code is refused now.
+    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.USED_UP
+
+
+def test_expired_code_is_refused_and_wrong_guesses_after_expiry_cost_nothing(
+    verifier: Verifier, clock: FakeClock
+) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    clock.advance(verifier.policy.ttl)
+    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.EXPIRED
+    assert verifier.verify(P, A, ADDR, bad).outcome is Outcome.EXPIRED
+    clock.advance(-1)  # one second before expiry: the code works, no try was spent
+    assert verifier.verify(P, A, ADDR, bad).attempts_left == verifier.policy.max_attempts - 1
+    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.OK
+
+
+def test_no_code_issued_reads_as_expired(verifier: Verifier) -> None:
+    assert verifier.verify(P, A, ADDR, "ABCDEF").outcome is Outcome.EXPIRED
+
+
+@pytest.mark.parametrize(
+    ("purpose", "account", "address"),
+    [("reset_password", A, ADDR), (P, "43", ADDR), (P, A, "other@example.com")],
+    ids=["other-purpose", "other-account", "other-address"],
+)
+def test_code_is_bound_to_its_purpose_account_and_address(
+    verifier: Verifier, purpose: str, account: str, address: str
+) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    assert verifier.verify(purpose, account, address, code).outcome is not Outcome.OK
+    # The misuse neither spent nor burned the real code.
+    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.OK
+
+
+def test_resend_within_cooldown_is_refused_with_the_wait(
+    verifier: Verifier, clock: FakeClock
+) -> None:
+    verifier.issue(P, A, ADDR)
+    clock.advance(20)
+    with pytest.raises(CooldownActive) as refused:
+        verifier.issue(P, A, ADDR)
+    assert refused.value.retry_after == verifier.policy.resend_cooldown - 20
+    # Another address or purpose has its own cooldown.
+    verifier.issue(P, A, "other@example.com")
+    verifier.issue("reset_password", A, ADDR)
+
+
+def test_new_code_replaces_the_old_one(verifier: Verifier, clock: FakeClock) -> None:
+    old = verifier.issue(P, A, ADDR).code
+    clock.advance(verifier.policy.resend_cooldown)
+    new = verifier.issue(P, A, ADDR).code
+    if old != new:
+        assert verifier.verify(P, A, ADDR, old).outcome is Outcome.WRONG
+    assert verifier.verify(P, A, ADDR, new).outcome is Outcome.OK
+
+
+def test_new_code_does_not_reset_the_failure_count(verifier: Verifier, clock: FakeClock) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    for _ in range(3):
+        verifier.verify(P, A, ADDR, bad)
+    clock.advance(verifier.policy.resend_cooldown)
+    code = verifier.issue(P, A, ADDR).code
+    verdict = verifier.verify(P, A, ADDR, wrong_code(code, verifier.policy.alphabet))
+    assert verdict.attempts_left == verifier.policy.max_attempts - 4
+
+
+def test_burned_slot_refuses_new_codes_until_failures_age_out(
+    verifier: Verifier, clock: FakeClock
+) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    for _ in range(verifier.policy.max_attempts):
+        verifier.verify(P, A, ADDR, bad)
+    clock.advance(verifier.policy.resend_cooldown)
+    with pytest.raises(TooManyFailures) as refused:
+        verifier.issue(P, A, ADDR)
+    wait = refused.value.retry_after
+    assert 0 < wait <= verifier.policy.ttl
+    clock.advance(wait)
+    fresh = verifier.issue(P, A, ADDR).code
+    assert verifier.verify(P, A, ADDR, wrong_code(fresh, verifier.policy.alphabet)).attempts_left == (
+        verifier.policy.max_attempts - 1
+    )
+
+
+def test_right_code_clears_the_failure_count(verifier: Verifier, clock: FakeClock) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    verifier.verify(P, A, ADDR, wrong_code(code, verifier.policy.alphabet))
+    verifier.verify(P, A, ADDR, code)
+    clock.advance(verifier.policy.resend_cooldown)
+    code = verifier.issue(P, A, ADDR).code
+    verdict = verifier.verify(P, A, ADDR, wrong_code(code, verifier.policy.alphabet))
+    assert verdict.attempts_left == verifier.policy.max_attempts - 1
+
+
+def test_withdrawn_code_is_void_and_may_be_resent_at_once(verifier: Verifier) -> None:
+    issued = verifier.issue(P, A, ADDR)
+    assert verifier.withdraw(issued) is True
+    assert verifier.verify(P, A, ADDR, issued.code).outcome is Outcome.USED_UP
+    again = verifier.issue(P, A, ADDR)  # no cooldown: nothing was delivered
+    assert verifier.verify(P, A, ADDR, again.code).outcome is Outcome.OK
+
+
+def test_withdraw_leaves_a_newer_code_alone(verifier: Verifier, clock: FakeClock) -> None:
+    first = verifier.issue(P, A, ADDR)
+    clock.advance(verifier.policy.resend_cooldown)
+    second = verifier.issue(P, A, ADDR)
+    if first.code != second.code:
+        assert verifier.withdraw(first) is False
+    assert verifier.verify(P, A, ADDR, second.code).outcome is Outcome.OK
+
+
+def test_revoke_account_voids_all_its_codes_and_no_others(verifier: Verifier) -> None:
+    mine = [verifier.issue(P, A, ADDR), verifier.issue("reset_password", A, "x@example.com")]
+    theirs = verifier.issue(P, "43", ADDR)
+    assert verifier.revoke_account(A) == 2
+    for issued in mine:
+        verdict = verifier.verify(issued.purpose, issued.account, issued.address, issued.code)
+        assert verdict.outcome is Outcome.USED_UP
+    assert verifier.verify(P, "43", ADDR, theirs.code).outcome is Outcome.OK
+
+
+def test_twenty_threads_racing_one_right_code_succeed_exactly_once(verifier: Verifier) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    barrier = threading.Barrier(20)
+
+    def race() -> Outcome:
+        barrier.wait()
+        return verifier.verify(P, A, ADDR, code).outcome
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(lambda _: race(), range(20)))
+    assert outcomes.count(Outcome.OK) == 1
+    assert outcomes.count(Outcome.USED_UP) == 19
+
+
+def test_racing_wrong_guesses_never_exceed_the_attempt_limit(verifier: Verifier) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    barrier = threading.Barrier(20)
+
+    def race() -> Outcome:
+        barrier.wait()
+        return verifier.verify(P, A, ADDR, bad).outcome
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(lambda _: race(), range(20)))
+    assert outcomes.count(Outcome.WRONG) == verifier.policy.max_attempts
+    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.USED_UP
+
+
+def test_store_keeps_only_a_keyed_digest(
+    verifier: Verifier, store_under_test: StoreUnderTest
+) -> None:
+    code = verifier.issue(P, A, ADDR).code
+    stored = store_under_test.dump()  # type: ignore[operator]
+    assert code not in stored
+    assert ADDR not in stored
+    expected = hmac.new(KEY, f"{P}|{A}|{ADDR}|{code}".encode(), hashlib.sha256).hexdigest()
+    assert expected in stored
+    unkeyed = hashlib.sha256(f"{P}|{A}|{ADDR}|{code}".encode()).hexdigest()
+    assert unkeyed not in stored
