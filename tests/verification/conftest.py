@@ -12,7 +12,7 @@ from tests.services import missing, postgres_url
 from verification import Policy, Verifier
 from verification.stores.base import CodeStore
 from verification.stores.redis import RedisCodeStore
-from verification.stores.sql import SqlCodeStore, code_table, use_immediate_transactions
+from verification.stores.sql import SqlCodeStore, code_table
 
 KEY = b"k" * 32
 
@@ -45,7 +45,6 @@ def clock() -> FakeClock:
 
 def _sql_store(url: str) -> Iterator[StoreUnderTest]:
     engine = create_engine(url, pool_size=25, max_overflow=5)
-    use_immediate_transactions(engine)
     table: Table = code_table(MetaData(), name=f"vc_test_{uuid.uuid4().hex[:8]}")
     table.create(engine)
 

@@ -4,6 +4,9 @@ Each operation reads the slot, decides with the shared rules in ``base``, and
 writes only if the row is still what it read (optimistic concurrency). A writer
 that loses the race re-reads and decides again, so twenty threads spending one
 right code see exactly one success whatever the database's isolation level.
+
+On SQLite the driver runs a lone SELECT outside any transaction, so reading the
+slot holds no lock; the guarded UPDATE then takes the write lock on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    event,
     select,
     text,
     update,
@@ -63,25 +65,6 @@ def code_table(metadata: MetaData, name: str = "verification_codes") -> Table:
         Column("resend_at", BigInteger, nullable=False),
         Column("retain_until", BigInteger, nullable=False),
     )
-
-
-def use_immediate_transactions(engine: Engine) -> None:
-    """Make SQLite take its write lock at BEGIN.
-
-    SQLite's default deferred transactions fail at once with "database is locked"
-    when a reader tries to become a writer while another writer holds the lock;
-    BEGIN IMMEDIATE makes them wait their turn instead. Other dialects are left alone.
-    """
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class SqlCodeStore:

@@ -1,0 +1,60 @@
+"""The campus forum's account system: a Flask app around the verification engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from campus import auth, cli, codes, config, errors, i18n
+from campus.extensions import csrf, db, mail, migrate
+from campus.mail.outbox import DirectOutbox
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers, CLI."""
+    instance = (test_config or {}).get("INSTANCE_PATH") or Path.cwd() / "instance"
+    app = Flask(__name__, instance_path=str(Path(instance).resolve()))
+    # Our defaults override Flask's own (SESSION_COOKIE_SAMESITE is None there).
+    app.config.update(config.DEFAULTS)
+    if test_config is None:
+        load_dotenv(Path.cwd() / ".env")
+        app.config.update(config.from_environment(os.environ))
+    else:
+        app.config.update(test_config)
+    is_development = app.debug or app.testing
+    config.finish(app.config, instance_path=Path(app.instance_path), is_development=is_development)
+    if app.config.get("MAIL_SERVER"):
+        app.config.setdefault("MAIL_BACKEND", "campus.mail.smtp.VerifiedSMTPEmailBackend")
+    else:
+        app.config.setdefault("MAIL_BACKEND", "campus.mail.mailbox.MailboxEmailBackend")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    csrf.init_app(app)
+    mail.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    codes.init_app(app)
+    app.extensions["campus.outbox"] = DirectOutbox()
+
+    from campus.cms import bp as cms_bp
+    from campus.main import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(cms_bp)
+    if is_development and not app.config.get("MAIL_SERVER"):
+        from campus.dev import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+        app.jinja_env.globals["dev_mailbox"] = True
+
+    errors.register(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,41 @@
+"""Accounts: creating them and checking passwords."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from campus.addresses import parse_address
+from campus.extensions import db
+from campus.models import Account, Role
+from campus.passwords import check_password, hash_password
+
+MIN_PASSWORD = 8
+
+
+class AccountError(ValueError):
+    """The account cannot be created as asked; the message says why."""
+
+
+def find_by_email(email: str) -> Account | None:
+    return db.session.scalar(select(Account).where(func.lower(Account.email) == email.lower()))
+
+
+def authenticate(email: str, password: str) -> Account | None:
+    """The account when the password matches, else None, at the same cost either way."""
+    account = find_by_email(email.strip()) if len(email) <= 320 else None
+    stored = account.password_hash if account else None
+    return account if check_password(stored, password) else None
+
+
+def create_account(email: str, password: str, role: Role = Role.STAFF) -> Account:
+    address = parse_address(email)
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+    if password.lower() == address.key:
+        raise AccountError("the password may not be the email address")
+    if find_by_email(address.key) is not None:
+        raise AccountError(f"an account with {address.value} already exists")
+    account = Account(email=address.value, password_hash=hash_password(password), role=role)
+    db.session.add(account)
+    db.session.commit()
+    return account

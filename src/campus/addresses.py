@@ -1,0 +1,60 @@
+"""Email addresses: validated once at the edge, then trusted everywhere inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+MAX_LENGTH = 254
+
+
+class BadAddress(ValueError):
+    """Not an address we will send to."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """A validated address: ``value`` to send to and store, ``key`` to compare."""
+
+    value: str
+
+    @property
+    def key(self) -> str:
+        # One account per address whatever its case: the comparison key folds it.
+        return self.value.lower()
+
+
+def parse_address(text: object) -> Address:
+    """Validate an address typed by a person; raise BadAddress otherwise.
+
+    Only plain ASCII addresses pass (no SMTPUTF8, no quoted local parts, no
+    display names, no domain literals), so the value is safe in a header as is.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise BadAddress("empty")
+    if any(ch in text for ch in "\r\n\x00"):
+        raise BadAddress("line break")
+    try:
+        result = validate_email(
+            text.strip(),
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_display_name=False,
+            allow_domain_literal=False,
+            check_deliverability=False,
+        )
+    except EmailNotValidError as exc:
+        raise BadAddress(str(exc)) from exc
+    value = result.ascii_email or result.normalized
+    if len(value) > MAX_LENGTH or not value.isascii():
+        raise BadAddress("too long")
+    return Address(value)
+
+
+def mask(value: str) -> str:
+    """``alice@example.com`` -> ``a***e@example.com``, for logs and notices."""
+    local, _, domain = value.partition("@")
+    if len(local) <= 2:
+        return f"{local[:1]}***@{domain}"
+    return f"{local[0]}***{local[-1]}@{domain}"

@@ -1,0 +1,84 @@
+"""Sessions: who is logged in, fresh sessions on login, and who may use what."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from campus.errors import Forbidden, Unauthorized
+from campus.extensions import db, login_manager
+from campus.models import Account
+from campus.responses import wants_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_account)
+    login_manager.unauthorized_handler(_unauthorized)
+
+
+def load_account(login_id: str) -> Account | None:
+    """The account of a session id ``<id>:<token>``; a rotated token ends the session."""
+    account_id, _, token = login_id.partition(":")
+    if not account_id.isdigit() or not token:
+        return None
+    account = db.session.get(Account, int(account_id))
+    if account is None or not hmac.compare_digest(account.session_token, token):
+        return None
+    return account
+
+
+def sign_in(account: Account) -> None:
+    """Log in with a brand-new session, so nothing planted before login survives it."""
+    session.clear()
+    login_user(account)
+    session["auth_at"] = int(time.time())
+
+
+def renew_session(account: Account) -> None:
+    """A new session for the same login, after the account's token changed."""
+    auth_at = session.get("auth_at")
+    session.clear()
+    login_user(account)
+    session["auth_at"] = auth_at if auth_at is not None else int(time.time())
+
+
+def sign_out() -> None:
+    logout_user()
+    session.clear()
+
+
+def _unauthorized() -> Response:
+    if wants_json():
+        raise Unauthorized(_("Please log in first."))
+    return redirect(url_for("cms.login", next=request.full_path.rstrip("?")))
+
+
+def staff_required(view: F) -> F:
+    """Logged in as staff: 401 when anonymous, 403 for members."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_staff:
+            raise Forbidden(_("This area is for staff only."))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def current_account() -> Account:
+    account: Account = current_user._get_current_object()
+    return account

@@ -1,0 +1,49 @@
+"""``flask --app campus user ...``: managing accounts from the shell."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from campus.accounts import AccountError, create_account
+from campus.addresses import BadAddress
+from campus.extensions import db
+from campus.models import Account, Role
+
+user = AppGroup("user", help="Manage accounts.")
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create(email: str, password: str) -> None:
+    """Create a staff account that can log in to the CMS."""
+    try:
+        account = create_account(email, password, Role.STAFF)
+    except (AccountError, BadAddress) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Created staff account {account.id}: {account.email}")
+
+
+@user.command("bootstrap")
+@click.option("--email", default="admin@campus.example", show_default=True)
+def bootstrap(email: str) -> None:
+    """On an empty database, create a first staff account and print its password."""
+    if db.session.scalar(select(func.count()).select_from(Account)):
+        return
+    password = secrets.token_urlsafe(12)
+    account = create_account(email, password, Role.STAFF)
+    click.echo("")
+    click.echo("  First start: a CMS account was created for you.")
+    click.echo(f"    email:    {account.email}")
+    click.echo(f"    password: {password}")
+    click.echo("  Log in at http://127.0.0.1:5000/cms/login")
+    click.echo("")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(user)

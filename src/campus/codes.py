@@ -1,0 +1,81 @@
+"""The app's binding to the verification engine: one verifier per app, and sending codes."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from flask_babel import get_locale
+from verification import Policy, Verdict, Verifier
+from verification.stores.base import CodeStore
+from verification.stores.redis import RedisCodeStore
+from verification.stores.sql import SqlCodeStore
+
+from campus.addresses import Address
+from campus.extensions import db
+from campus.mail.messages import MailRequest
+from campus.mail.outbox import outbox
+from campus.models import verification_codes
+
+
+class Purpose(enum.StrEnum):
+    """What a code proves. A code for one purpose is worthless for any other."""
+
+    CHANGE_EMAIL = "change_email"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the page needs after a code went out."""
+
+    resend_after: int
+    expires_in: int
+    delivery: str
+
+
+def init_app(app: Flask) -> None:
+    """Build the verifier once from config and keep it in ``app.extensions``."""
+    store: CodeStore
+    if app.config.get("REDIS_URL"):
+        store = RedisCodeStore.from_url(app.config["REDIS_URL"])
+    else:
+        with app.app_context():
+            engine = db.engine
+            store = SqlCodeStore(engine, verification_codes)
+    app.extensions["campus.verifier"] = Verifier(
+        policy=Policy.from_mapping(app.config),
+        store=store,
+        secret_key=app.config["SECRET_KEY"].encode("utf-8"),
+        # Tests move time by hand; everyone else gets the wall clock.
+        clock=app.config.get("CAMPUS_CLOCK", time.time),
+    )
+
+
+def verifier() -> Verifier:
+    found: Verifier = current_app.extensions["campus.verifier"]
+    return found
+
+
+def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
+    """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
+    engine = verifier()
+    issued = engine.issue(purpose, account, address.key)
+    request = MailRequest(
+        kind=f"{purpose}_code",
+        to=address.value,
+        locale=str(get_locale() or "zh"),
+        context={"code": issued.code, "minutes": max(1, issued.expires_in // 60)},
+    )
+    try:
+        delivery = outbox().send(request)
+    except Exception:
+        # Whatever went wrong, an undelivered code must not stay valid.
+        engine.withdraw(issued)
+        raise
+    return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
+
+
+def check_code(purpose: Purpose, account: str, address: Address, code: str) -> Verdict:
+    return verifier().verify(purpose, account, address.key, code)

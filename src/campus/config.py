@@ -1,0 +1,132 @@
+"""Settings from the environment (and ``.env``), typed and checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+_INTEGERS = (
+    "MAIL_PORT",
+    "MAIL_TIMEOUT",
+    "EMAILCODE_TTL",
+    "EMAILCODE_LENGTH",
+    "EMAILCODE_MAX_ATTEMPTS",
+    "EMAILCODE_RESEND_COOLDOWN",
+    "PROXY_FIX_X_FOR",
+    "REAUTH_MAX_AGE",
+)
+_BOOLEANS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "RATELIMIT_ENABLED")
+_STRINGS = (
+    "SECRET_KEY",
+    "REDIS_URL",
+    "MAIL_SERVER",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+    "MAIL_CA_FILE",
+    "EMAILCODE_LIMIT_PER_ADDRESS",
+    "EMAILCODE_LIMIT_PER_IP",
+    "EMAILCODE_LIMIT_GLOBAL",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "MAIL_PORT": 587,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_TIMEOUT": 10,
+    "MAIL_DEFAULT_SENDER": "Campus Forum <no-reply@campus.invalid>",
+    "EMAILCODE_TTL": 600,
+    "EMAILCODE_LENGTH": 6,
+    "EMAILCODE_MAX_ATTEMPTS": 5,
+    "EMAILCODE_RESEND_COOLDOWN": 60,
+    "EMAILCODE_LIMIT_PER_ADDRESS": "5/hour",
+    "EMAILCODE_LIMIT_PER_IP": "30/hour",
+    "RATELIMIT_ENABLED": True,
+    "PROXY_FIX_X_FOR": 0,
+    "REAUTH_MAX_AGE": 1800,
+    # Tokens live as long as the session: a change-email page left open over
+    # lunch must still submit.
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "BABEL_DEFAULT_LOCALE": "zh",
+    "LANGUAGES": ("zh", "en"),
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def parse_bool(name: str, value: str) -> bool:
+    folded = value.strip().lower()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of true/false/1/0/yes/no, not {value!r}")
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings named in the contract that the environment sets, typed."""
+    settings: dict[str, Any] = {}
+    for name in _STRINGS:
+        if environ.get(name):
+            settings[name] = environ[name]
+    for name in _INTEGERS:
+        if environ.get(name, "").strip():
+            try:
+                settings[name] = int(environ[name])
+            except ValueError as exc:
+                raise ConfigError(f"{name} must be a whole number, not {environ[name]!r}") from exc
+    for name in _BOOLEANS:
+        if name in environ:
+            settings[name] = parse_bool(name, environ[name])
+    if environ.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = database_uri(environ["DATABASE_URL"])
+    return settings
+
+
+def database_uri(url: str) -> str:
+    """Point plain PostgreSQL URLs at psycopg 3, the driver this project ships."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def development_secret_key(instance_path: Path) -> str:
+    """A random key kept in the instance folder so sessions survive a restart."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool) -> None:
+    """Fill derived settings and refuse to start with a dangerous configuration."""
+    if not config.get("SECRET_KEY"):
+        if not is_development:
+            raise ConfigError("SECRET_KEY is required outside development")
+        config["SECRET_KEY"] = development_secret_key(instance_path)
+    if len(str(config["SECRET_KEY"])) < 16:
+        raise ConfigError("SECRET_KEY must be at least 16 characters")
+    config.setdefault(
+        "SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}"
+    )
+    if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: 587+TLS or 465+SSL")
+    if not config.get("MAIL_SERVER") and not is_development:
+        raise ConfigError("MAIL_SERVER is required outside development")
+    config["SESSION_COOKIE_SECURE"] = not is_development
+    config.setdefault("MAILBOX_DIR", str(instance_path / "mailbox"))

@@ -1,0 +1,73 @@
+"""Changing an account's email by a code sent to the new address."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from verification import Outcome, Verdict
+
+from campus import codes
+from campus.addresses import Address, BadAddress, parse_address
+from campus.auth import renew_session
+from campus.errors import BadInput
+from campus.extensions import db
+from campus.models import Account, utcnow
+
+
+def request_change(account: Account, typed_email: object, *, field: str = "email") -> codes.Sent:
+    """Send a code to the new address, if the account may move there."""
+    address = _available_address(account, typed_email, field)
+    return codes.send_code(codes.Purpose.CHANGE_EMAIL, account.verification_account, address)
+
+
+def confirm_change(
+    account: Account, typed_email: object, code: str, *, email_field: str = "email", code_field: str
+) -> Address:
+    """Move the account to the new address when the code proves it; return the address."""
+    address = _available_address(account, typed_email, email_field)
+    verdict = codes.check_code(
+        codes.Purpose.CHANGE_EMAIL, account.verification_account, address, code
+    )
+    if not verdict.is_ok:
+        raise BadInput(refusal_message(verdict), field=code_field, attempts_left=verdict.attempts_left)
+    # Revoking first leaves the safe side on any failure below: at worst the
+    # person asks for a new code, never is a stale code left valid.
+    codes.verifier().revoke_account(account.verification_account)
+    account.email = address.value
+    account.email_changed_at = utcnow()
+    account.end_all_sessions()
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        # Another account confirmed the same address a moment earlier.
+        db.session.rollback()
+        raise BadInput(_("That address belongs to another account."), field=email_field) from exc
+    renew_session(account)
+    return address
+
+
+def refusal_message(verdict: Verdict) -> str:
+    if verdict.outcome is Outcome.WRONG:
+        return _("Wrong code. %(count)d tries left.", count=verdict.attempts_left)
+    if verdict.outcome is Outcome.EXPIRED:
+        return _("The code has expired. Please ask for a new one.")
+    return _("The code is no longer valid. Please ask for a new one.")
+
+
+def _available_address(account: Account, typed_email: object, field: str) -> Address:
+    """A valid address that is neither the account's own nor another account's."""
+    if not isinstance(typed_email, str) or not typed_email.strip():
+        raise BadInput(_("Please enter an email address."), field=field)
+    try:
+        address = parse_address(typed_email)
+    except BadAddress as exc:
+        raise BadInput(_("Please enter a valid email address."), field=field) from exc
+    if address.key == account.email.lower():
+        raise BadInput(_("That is already your email address."), field=field)
+    taken = db.session.scalar(
+        select(Account.id).where(func.lower(Account.email) == address.key, Account.id != account.id)
+    )
+    if taken is not None:
+        raise BadInput(_("That address belongs to another account."), field=field)
+    return address

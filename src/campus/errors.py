@@ -1,0 +1,129 @@
+"""One place that turns failures into an envelope or a page, by what the request wants."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from verification import IssueRefused, StoreUnavailable, TooManyFailures
+from werkzeug.exceptions import HTTPException
+
+from campus.mail.outbox import MailUnavailable
+from campus.responses import envelope, wants_json
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An expected refusal, answered with an envelope."""
+
+    status = 400
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class BadInput(ApiError):
+    """Bad input; ``field`` names the form field the page shows the message beside."""
+
+    def __init__(self, message: str, *, field: str | None = None, **data: Any) -> None:
+        if field is not None:
+            data["errors"] = {field: message}
+        super().__init__(message, **data)
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class Unavailable(ApiError):
+    status = 503
+
+
+def too_many(retry_after: int, message: str) -> Response:
+    """429 with both the header and the envelope field, as every limit answers."""
+    response = envelope(429, message, {"retry_after": retry_after})
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _http_message(code: int) -> str:
+    messages = {
+        400: _("Bad request."),
+        401: _("Please log in first."),
+        403: _("You are not allowed to do that."),
+        404: _("Not found."),
+        405: _("Method not allowed."),
+        413: _("The request is too large."),
+        429: _("Too many requests. Please try again later."),
+    }
+    return messages.get(code, _("Something went wrong. Please try again later."))
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        return envelope(error.status, error.message, error.data)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Response:
+        return envelope(400, _("The page has expired. Reload it and try again."), {"csrf": True})
+
+    @app.errorhandler(IssueRefused)
+    def issue_refused(error: IssueRefused) -> Response:
+        if isinstance(error, TooManyFailures):
+            message = _(
+                "Too many wrong codes. Try again in %(minutes)d minutes.",
+                minutes=max(1, -(-error.retry_after // 60)),
+            )
+        else:
+            message = _(
+                "Please wait %(seconds)d seconds before asking for another code.",
+                seconds=error.retry_after,
+            )
+        return too_many(error.retry_after, message)
+
+    @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def backend_down(error: Exception) -> Response | tuple[str, int]:
+        log.error("backend unavailable: %s", error.__class__.__name__, exc_info=error)
+        message = _("The service is temporarily unavailable. Please try again later.")
+        if wants_json():
+            return envelope(503, message)
+        return render_template("error.html", code=503, message=message), 503
+
+    @app.errorhandler(MailUnavailable)
+    def mail_down(error: MailUnavailable) -> Response:
+        log.error("mail not sent: %s", error)
+        return envelope(503, _("The email could not be sent right now. Please try again later."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response | tuple[str, int]:
+        code = error.code or 500
+        message = _http_message(code)
+        if wants_json():
+            response = envelope(code, message)
+        else:
+            response = app.make_response((render_template("error.html", code=code, message=message), code))
+        if code == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response | tuple[str, int]:
+        log.exception("unhandled error", exc_info=error)
+        message = _http_message(500)
+        if wants_json():
+            return envelope(500, message)
+        return render_template("error.html", code=500, message=message), 500

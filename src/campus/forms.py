@@ -1,0 +1,72 @@
+"""Shared form plumbing: read form or JSON bodies, and turn field errors into BadInput."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from verification import normalize_code
+from werkzeug.datastructures import MultiDict
+from wtforms import Field, Form, StringField
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from campus.errors import BadInput
+
+# Generous bounds on raw fields; the real checks happen after parsing.
+MAX_FIELD = 1024
+
+
+def body() -> MultiDict[str, str]:
+    """The request's fields, from a form or a JSON object; anything else is bad input."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise BadInput(_l("Bad request."))
+        return MultiDict(
+            {str(k): v if isinstance(v, str) else "" for k, v in data.items()}
+        )
+    return MultiDict(request.form.items(multi=True))
+
+
+class ApiForm(FlaskForm):  # type: ignore[misc]
+    """A form filled from ``body()``; CSRF is checked app-wide by CSRFProtect."""
+
+    class Meta:
+        csrf = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(formdata=body(), **kwargs)
+
+    def validated(self) -> ApiForm:
+        """Validate, or raise BadInput naming the first field at fault."""
+        if not self.validate():
+            field, messages = next(iter(self.errors.items()))
+            raise BadInput(
+                str(messages[0]),
+                errors={name: str(errs[0]) for name, errs in self.errors.items()},
+            )
+        return self
+
+
+def email_field() -> StringField:
+    return StringField(
+        validators=[
+            InputRequired(message=_l("Please enter an email address.")),
+            Length(max=MAX_FIELD, message=_l("Please enter a valid email address.")),
+        ]
+    )
+
+
+def code_field() -> StringField:
+    return StringField(
+        validators=[InputRequired(message=_l("Please enter the code from the email.")), code_shape]
+    )
+
+
+def code_shape(form: Form, field: Field) -> None:
+    """The code has the configured length once spaces and dashes are dropped."""
+    length = int(current_app.config["EMAILCODE_LENGTH"])
+    if len(field.data or "") > MAX_FIELD or len(normalize_code(field.data or "")) != length:
+        raise ValidationError(_l("Please enter the %(length)d-character code.", length=length))

@@ -1,0 +1,1 @@
+"""Composing and delivering mail: the SMTP backend, the development mailbox, the outbox."""

@@ -1,0 +1,53 @@
+"""What each mail says: one subject and one pair of templates per kind, in two languages.
+
+A ``MailRequest`` is everything needed to render a message later and
+elsewhere (a worker, another process), so it holds plain values only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_mailman import EmailMultiAlternatives
+
+from campus.addresses import parse_address
+
+
+@dataclass(frozen=True)
+class MailRequest:
+    """A message to render: its kind, one validated recipient, a language, values."""
+
+    kind: str
+    to: str
+    locale: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # The context may hold a code: never let it reach a log line.
+        return f"MailRequest(kind={self.kind!r}, locale={self.locale!r})"
+
+
+def _subjects() -> dict[str, str]:
+    # Fixed templates only: nothing a user typed ever reaches a header.
+    return {"change_email_code": _("Campus forum email verification code")}
+
+
+def render(request: MailRequest) -> EmailMultiAlternatives:
+    """Build the text and HTML message for a request, in the request's language."""
+    recipient = parse_address(request.to).value  # re-checked: headers take only valid addresses
+    with force_locale(request.locale):
+        subject = _subjects()[request.kind]
+        text = render_template(f"mail/{request.kind}.txt", **request.context)
+        html = render_template(f"mail/{request.kind}.html", **request.context)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=current_app.config["MAIL_DEFAULT_SENDER"],
+        to=[recipient],
+    )
+    message.attach_alternative(html, "text/html")
+    return message

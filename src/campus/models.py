@@ -1,0 +1,71 @@
+"""Database models: accounts, and the engine's code table on the same metadata."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+from verification.stores.sql import code_table
+
+from campus.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Role(enum.StrEnum):
+    STAFF = "staff"
+    MEMBER = "member"
+
+
+class Account(db.Model):  # type: ignore[name-defined,misc]
+    """A person who can log in. Staff use the CMS; members the forum."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.STAFF)
+    # Part of every session's login id: changing it logs out every session.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    email_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # One account per address whatever its case, held by the database itself so
+    # that two racing confirmations cannot both win.
+    __table_args__ = (Index("uq_accounts_email_lower", func.lower(email), unique=True),)
+
+    # Flask-Login's user protocol.
+    is_active = True
+    is_anonymous = False
+    is_authenticated = True
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == Role.STAFF
+
+    @property
+    def verification_account(self) -> str:
+        """The account name codes are bound to."""
+        return f"account:{self.id}"
+
+    def end_all_sessions(self) -> None:
+        self.session_token = new_session_token()
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id}>"
+
+
+verification_codes = code_table(db.metadata)

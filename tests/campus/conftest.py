@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from campus import create_app
+from campus.accounts import create_account
+from campus.extensions import db
+from campus.mail.mailbox import Letter, read_mailbox
+from tests.services import missing, postgres_url
+from tests.verification.conftest import FakeClock
+
+SECRET = "test-secret-key-0123456789abcdef"
+PASSWORD = "correct horse battery"
+CODE_LINE = re.compile(r"^\s*([A-Z0-9]{4,32})\s*$", re.MULTILINE)
+
+
+def base_config(tmp_path: Path, database_uri: str, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_uri,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "MAILBOX_DIR": str(tmp_path / "mailbox"),
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each test: migrations run once."""
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    app = create_app(base_config(path.parent, f"sqlite:///{path}"))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str | None]:
+    """A migrated schema of its own on the test PostgreSQL, dropped at the end."""
+    url = postgres_url()
+    if url is None:
+        yield None
+        return
+    schema = f"campus_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    app = create_app(base_config(Path("/tmp"), scoped))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    yield scoped
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_uri(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "campus.sqlite3"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    scoped = request.getfixturevalue("postgres_schema")
+    if scoped is None:
+        missing("TEST_DATABASE_URL is not set: PostgreSQL app tests need it")
+    engine = create_engine(scoped)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE accounts, verification_codes RESTART IDENTITY"))
+    engine.dispose()
+    yield scoped
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, database_uri: str, clock: FakeClock
+) -> Iterator[Callable[..., Flask]]:
+    """Build an app on this test's database; keyword arguments override config."""
+    apps: list[Flask] = []
+
+    def make(**extra: Any) -> Flask:
+        extra.setdefault("CAMPUS_CLOCK", clock)
+        app = create_app(base_config(tmp_path, database_uri, **extra))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@dataclass
+class Staff:
+    id: int
+    email: str
+    password: str = PASSWORD
+
+
+@pytest.fixture
+def staff(app: Flask) -> Staff:
+    return add_staff(app, "staff@example.com")
+
+
+def add_staff(app: Flask, email: str) -> Staff:
+    with app.app_context():
+        account = create_account(email, PASSWORD)
+        return Staff(account.id, account.email)
+
+
+class Api:
+    """A test client that sends the page's CSRF token the way the pages do."""
+
+    def __init__(self, client: FlaskClient, language: str | None = None) -> None:
+        self.client = client
+        self.language = language
+        self.token: str | None = None
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        headers = {"X-CSRFToken": self.token or "", **extra}
+        if self.language:
+            headers["Accept-Language"] = self.language
+        return headers
+
+    def refresh_token(self, path: str = "/cms/login") -> None:
+        page = self.client.get(path, headers=self.headers()).get_data(as_text=True)
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+        assert found, "page has no csrf-token meta tag"
+        self.token = found.group(1)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if self.token is None:
+            self.refresh_token()
+        headers = self.headers(**kwargs.pop("headers", {}))
+        response = self.client.post(path, data=data or {}, headers=headers, **kwargs)
+        check_envelope(response)
+        return response
+
+    def login(self, staff: Staff) -> Any:
+        response = self.post("/cms/login", {"email": staff.email, "password": staff.password})
+        assert response.status_code == 200, response.get_json()
+        self.refresh_token("/cms/")
+        return response
+
+
+def check_envelope(response: Any) -> None:
+    """Every JSON answer is the seed's envelope and its status equals its code."""
+    assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+    body = response.get_json()
+    assert set(body) == {"code", "message", "data"}
+    assert body["code"] == response.status_code
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["data"], dict)
+
+
+@pytest.fixture
+def api(app: Flask) -> Api:
+    return Api(app.test_client())
+
+
+@pytest.fixture
+def logged_in(api: Api, staff: Staff) -> Api:
+    api.login(staff)
+    return api
+
+
+def letters(app: Flask) -> list[Letter]:
+    return read_mailbox(Path(app.config["MAILBOX_DIR"]))
+
+
+def code_in(letter: Letter) -> str:
+    found = CODE_LINE.findall(letter.text)
+    assert len(found) == 1, letter.text
+    return str(found[0])
+
+
+def latest_code(app: Flask, to: str) -> str:
+    for letter in letters(app):
+        if letter.to == to:
+            return code_in(letter)
+    raise AssertionError(f"no mail to {to}")

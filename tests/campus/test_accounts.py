@@ -1,0 +1,129 @@
+"""Accounts: the model, the CLI, logging in and out, and the session cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from campus.extensions import db
+from campus.models import Account, Role
+from campus.passwords import check_password
+from tests.campus.conftest import PASSWORD, Api, Staff
+
+
+def test_email_is_unique_regardless_of_case_in_the_database(app: Flask) -> None:
+    with app.app_context():
+        db.session.add(Account(email="Same@Example.com", password_hash="x"))
+        db.session.commit()
+        db.session.add(Account(email="same@example.COM", password_hash="x"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_passwords_are_stored_as_argon2_hashes(app: Flask, staff: Staff) -> None:
+    with app.app_context():
+        account = db.session.get(Account, staff.id)
+        assert account is not None
+        assert account.password_hash.startswith("$argon2id$")
+        assert PASSWORD not in account.password_hash
+        assert check_password(account.password_hash, PASSWORD)
+        assert not check_password(account.password_hash, PASSWORD + "x")
+
+
+def test_cli_creates_a_staff_account(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["user", "create", "New@Example.com", "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        account = db.session.scalar(select(Account))
+        assert account is not None
+        assert (account.email, account.role) == ("New@example.com", Role.STAFF)
+
+
+def test_cli_prompts_for_the_password_and_refuses_duplicates(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    prompted = runner.invoke(args=["user", "create", "a@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert prompted.exit_code == 0, prompted.output
+    again = runner.invoke(args=["user", "create", "A@EXAMPLE.com", "--password", PASSWORD])
+    assert again.exit_code != 0
+    assert "already exists" in again.output
+    short = runner.invoke(args=["user", "create", "b@example.com", "--password", "short"])
+    assert short.exit_code != 0
+
+
+def test_bootstrap_prints_a_first_account_once(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["user", "bootstrap"])
+    password = first.output.split("password:")[1].split()[0]
+    api = Api(app.test_client())
+    response = api.post("/cms/login", {"email": "admin@campus.example", "password": password})
+    assert response.status_code == 200
+    second = runner.invoke(args=["user", "bootstrap"])
+    assert second.exit_code == 0 and "password" not in second.output
+
+
+def test_login_and_logout(api: Api, staff: Staff) -> None:
+    assert api.client.get("/cms/").status_code == 302
+    api.login(staff)
+    page = api.client.get("/cms/")
+    assert page.status_code == 200
+    assert staff.email in page.get_data(as_text=True)
+    assert api.post("/cms/logout").status_code == 200
+    assert api.client.get("/cms/").status_code == 302
+
+
+def test_wrong_password_or_unknown_email_is_refused_alike(api: Api, staff: Staff) -> None:
+    wrong = api.post("/cms/login", {"email": staff.email, "password": "not it at all"})
+    unknown = api.post("/cms/login", {"email": "nobody@example.com", "password": PASSWORD})
+    assert wrong.status_code == unknown.status_code == 400
+    assert wrong.get_json()["message"] == unknown.get_json()["message"]
+
+
+def test_login_starts_a_fresh_session(api: Api, staff: Staff) -> None:
+    api.refresh_token()
+    with api.client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+        token_before = session["csrf_token"]
+    api.login(staff)
+    with api.client.session_transaction() as session:
+        assert "planted" not in session
+        assert session.get("csrf_token") != token_before
+
+
+def test_session_cookie_is_httponly_and_lax_in_development(api: Api, staff: Staff) -> None:
+    response = api.login(staff)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_session_cookie_is_secure_outside_development(make_app: Callable[..., Flask]) -> None:
+    app = make_app(TESTING=False, DEBUG=False, MAIL_SERVER="smtp.example.com")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    from tests.campus.conftest import add_staff
+
+    staff = add_staff(app, "prod@example.com")
+    api = Api(app.test_client())
+    # Secure cookies only travel over HTTPS, so the test speaks HTTPS.
+    api.client.environ_base["wsgi.url_scheme"] = "https"
+    api.refresh_token()
+    response = api.post(
+        "/cms/login",
+        {"email": staff.email, "password": staff.password},
+        headers={"Referer": "https://localhost/cms/login"},
+    )
+    assert response.status_code == 200, response.get_json()
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_open_redirects_are_refused_after_login(api: Api, staff: Staff) -> None:
+    response = api.post(
+        "/cms/login?next=//evil.example/x", {"email": staff.email, "password": staff.password}
+    )
+    assert response.get_json()["data"]["next"] == "/cms/"

@@ -1,0 +1,292 @@
+"""The CMS change-email flow: every rule of the contract, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from campus.extensions import db
+from campus.models import Account, verification_codes
+from tests.campus.conftest import Api, Staff, add_staff, code_in, latest_code, letters
+from tests.services import free_port
+from tests.verification.conftest import FakeClock
+
+NEW = "new.address@example.com"
+
+
+def ask(api: Api, email: str = NEW) -> object:
+    return api.post("/cms/email_captcha", {"email": email})
+
+
+def confirm(api: Api, code: str, email: str = NEW) -> object:
+    return api.post("/cms/resetemail", {"email": email, "captcha": code})
+
+
+def email_of(app: Flask, account_id: int) -> str:
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        assert account is not None
+        return account.email
+
+
+def test_code_changes_the_email(app: Flask, logged_in: Api, staff: Staff) -> None:
+    sent = ask(logged_in)
+    assert sent.status_code == 200
+    data = sent.get_json()["data"]
+    assert data["resend_after"] == app.config["EMAILCODE_RESEND_COOLDOWN"]
+    assert data["expires_in"] == app.config["EMAILCODE_TTL"]
+    assert data["delivery"]
+    response = confirm(logged_in, latest_code(app, NEW))
+    assert response.status_code == 200, response.get_json()
+    assert email_of(app, staff.id) == NEW
+    dashboard = logged_in.client.get("/cms/").get_data(as_text=True)
+    assert NEW in dashboard
+
+
+def test_code_is_accepted_in_any_case_with_spaces_and_dashes(
+    app: Flask, logged_in: Api, staff: Staff
+) -> None:
+    ask(logged_in)
+    code = latest_code(app, NEW)
+    assert confirm(logged_in, f"{code[:3].lower()} - {code[3:].lower()}").status_code == 200
+
+
+def test_anonymous_requests_get_401_and_send_nothing(app: Flask, api: Api) -> None:
+    assert ask(api).status_code == 401
+    assert confirm(api, "ABCDEF").status_code == 401
+    assert letters(app) == []
+
+
+def test_get_on_email_captcha_is_405_and_sends_nothing(app: Flask, logged_in: Api) -> None:
+    response = logged_in.client.get(f"/cms/email_captcha?email={NEW}")
+    assert response.status_code == 405
+    assert letters(app) == []
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token"], ids=["missing", "bad"])
+def test_csrf_is_required_and_refused_with_an_envelope(
+    app: Flask, logged_in: Api, token: str
+) -> None:
+    logged_in.token = token
+    for path in ("/cms/email_captcha", "/cms/resetemail", "/cms/login"):
+        response = logged_in.post(path, {"email": NEW, "captcha": "ABCDEF"})
+        assert response.status_code == 400
+        assert response.get_json()["data"].get("csrf") is True
+    assert letters(app) == []
+
+
+def test_csrf_token_may_come_as_a_form_field(app: Flask, logged_in: Api) -> None:
+    token, logged_in.token = logged_in.token, ""
+    assert logged_in.post("/cms/email_captcha", {"email": NEW, "csrf_token": token}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "not-an-address",
+        "a@b",
+        "two@example.com, three@example.com",
+        "x@example.com\r\nBcc: victim@example.com",
+        "x@example.com\nBcc: victim@example.com",
+        '"quoted local"@example.com',
+        "Name <x@example.com>",
+        "用户@example.com",
+        "x@[127.0.0.1]",
+        ("a" * 64 + "@" + ".".join(["b" * 60] * 4) + ".com"),
+    ],
+    ids=[
+        "empty",
+        "no-at",
+        "no-tld",
+        "list",
+        "crlf-header",
+        "lf-header",
+        "quoted",
+        "display-name",
+        "smtputf8",
+        "domain-literal",
+        "too-long",
+    ],
+)
+def test_invalid_addresses_are_refused_at_both_steps(app: Flask, logged_in: Api, bad: str) -> None:
+    for response in (ask(logged_in, bad), confirm(logged_in, "ABCDEF", bad)):
+        assert response.status_code == 400
+        assert "email" in response.get_json()["data"]["errors"]
+    assert letters(app) == []
+
+
+@pytest.mark.parametrize("variant", [str.lower, str.upper, lambda s: s], ids=["lower", "upper", "same"])
+def test_the_current_address_is_refused_at_both_steps(
+    app: Flask, logged_in: Api, staff: Staff, variant: Callable[[str], str]
+) -> None:
+    address = variant(staff.email)
+    for response in (ask(logged_in, address), confirm(logged_in, "ABCDEF", address)):
+        assert response.status_code == 400
+        assert "email" in response.get_json()["data"]["errors"]
+    assert letters(app) == []
+
+
+def test_another_accounts_address_is_refused_at_both_steps(app: Flask, logged_in: Api) -> None:
+    other = add_staff(app, "Taken@Example.com")
+    for address in (other.email, other.email.upper()):
+        assert ask(logged_in, address).status_code == 400
+        assert confirm(logged_in, "ABCDEF", address).status_code == 400
+    assert letters(app) == []
+
+
+def test_address_taken_between_the_steps_is_refused(
+    app: Flask, logged_in: Api, staff: Staff
+) -> None:
+    ask(logged_in)
+    code = latest_code(app, NEW)
+    add_staff(app, NEW.upper())
+    response = confirm(logged_in, code)
+    assert response.status_code == 400
+    assert email_of(app, staff.id) == staff.email
+
+
+def test_concurrent_confirmations_of_one_address_leave_one_owner(
+    app: Flask, logged_in: Api, staff: Staff
+) -> None:
+    rival = Api(app.test_client())
+    rival.login(add_staff(app, "rival@example.com"))
+    ask(logged_in)
+    ask(rival)
+    # The mailbox lists newest first: the rival's code, then ours.
+    rival_code, our_code = (code_in(letter) for letter in letters(app) if letter.to == NEW)
+    barrier = threading.Barrier(2)
+
+    def race(client: Api, code: str) -> int:
+        barrier.wait()
+        return int(confirm(client, code).status_code)
+
+    with ThreadPoolExecutor(2) as pool:
+        mine = pool.submit(race, logged_in, our_code)
+        theirs = pool.submit(race, rival, rival_code)
+        results = [mine.result(), theirs.result()]
+    assert sorted(results) == [200, 400]
+    with app.app_context():
+        owners = db.session.scalar(
+            select(func.count()).select_from(Account).where(func.lower(Account.email) == NEW)
+        )
+    assert owners == 1
+
+
+def test_wrong_code_reports_tries_left(app: Flask, logged_in: Api) -> None:
+    ask(logged_in)
+    code = latest_code(app, NEW)
+    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    response = confirm(logged_in, wrong)
+    body = response.get_json()
+    assert response.status_code == 400
+    left = app.config["EMAILCODE_MAX_ATTEMPTS"] - 1
+    assert body["data"]["attempts_left"] == left
+    assert str(left) in body["message"]
+    assert body["data"]["errors"]["captcha"] == body["message"]
+
+
+def test_malformed_code_is_refused_without_spending_a_try(app: Flask, logged_in: Api) -> None:
+    ask(logged_in)
+    response = confirm(logged_in, "ABC")
+    assert response.status_code == 400
+    assert "captcha" in response.get_json()["data"]["errors"]
+    code = latest_code(app, NEW)
+    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    left = confirm(logged_in, wrong).get_json()["data"]["attempts_left"]
+    assert left == app.config["EMAILCODE_MAX_ATTEMPTS"] - 1
+
+
+def test_expired_code_is_refused(app: Flask, logged_in: Api, clock: FakeClock) -> None:
+    ask(logged_in)
+    clock.advance(app.config["EMAILCODE_TTL"])
+    response = confirm(logged_in, latest_code(app, NEW))
+    assert response.status_code == 400
+    assert response.get_json()["data"]["attempts_left"] == 0
+    assert email_of(app, 1) != NEW
+
+
+def test_burned_code_is_refused_even_when_right(app: Flask, logged_in: Api, staff: Staff) -> None:
+    ask(logged_in)
+    code = latest_code(app, NEW)
+    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    messages = [confirm(logged_in, wrong).get_json()["message"] for _ in range(5)]
+    final = confirm(logged_in, code)
+    assert final.status_code == 400
+    assert final.get_json()["message"] not in messages
+    assert email_of(app, staff.id) == staff.email
+
+
+def test_cooldown_answers_429_with_retry_after(app: Flask, logged_in: Api, clock: FakeClock) -> None:
+    ask(logged_in)
+    clock.advance(15)
+    response = ask(logged_in)
+    assert response.status_code == 429
+    wait = app.config["EMAILCODE_RESEND_COOLDOWN"] - 15
+    assert response.headers["Retry-After"] == str(wait)
+    assert response.get_json()["data"]["retry_after"] == wait
+    assert len(letters(app)) == 1
+
+
+def test_success_voids_other_codes_and_renews_the_session(
+    app: Flask, logged_in: Api, staff: Staff
+) -> None:
+    other_device = Api(app.test_client())
+    other_device.login(staff)
+    ask(logged_in, "first@example.com")
+    first = latest_code(app, "first@example.com")
+    ask(logged_in)
+    cookie_before = logged_in.client.get_cookie("session")
+    assert cookie_before is not None
+    assert confirm(logged_in, latest_code(app, NEW)).status_code == 200
+    # The other outstanding code is void now.
+    refused = confirm(logged_in, first, "first@example.com")
+    assert refused.status_code == 400
+    with app.app_context():
+        live = db.session.scalar(
+            select(func.count()).select_from(verification_codes).where(verification_codes.c.state == "live")
+        )
+    assert live == 0
+    # This session was renewed and still works; the old cookie and other devices do not.
+    cookie_after = logged_in.client.get_cookie("session")
+    assert cookie_after is not None and cookie_after.value != cookie_before.value
+    assert logged_in.client.get("/cms/").status_code == 200
+    assert other_device.client.get("/cms/").status_code == 302
+    stale = app.test_client()
+    stale.set_cookie("session", cookie_before.value)
+    assert stale.get("/cms/").status_code == 302
+
+
+def test_mail_failure_answers_503_and_leaves_no_valid_code(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_TIMEOUT=2)
+    api = Api(app.test_client())
+    api.login(add_staff(app, "staff@example.com"))
+    response = ask(api)
+    assert response.status_code == 503
+    assert "ConnectionRefusedError" in caplog.text  # the cause is logged, not swallowed
+    with app.app_context():
+        live = db.session.scalar(
+            select(func.count()).select_from(verification_codes).where(verification_codes.c.state == "live")
+        )
+    assert live == 0
+    # Nothing was delivered, so no cooldown holds the next try back.
+    assert ask(api).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("language", "cjk"), [(None, True), ("zh-CN,zh;q=0.9", True), ("en-US,en;q=0.8", False), ("fr", True)]
+)
+def test_messages_follow_accept_language_with_chinese_by_default(
+    app: Flask, staff: Staff, language: str | None, cjk: bool
+) -> None:
+    api = Api(app.test_client(), language)
+    api.login(staff)
+    message = ask(api, "bad").get_json()["message"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in message) is cjk
