@@ -8,16 +8,16 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 from flask_babel import get_locale
-from verification import Policy, Verdict, Verifier
-from verification.stores.base import CodeStore
-from verification.stores.redis import RedisCodeStore
-from verification.stores.sql import SqlCodeStore
 
 from campus.addresses import Address
 from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.models import verification_codes
+from verification import Policy, Verdict, Verifier
+from verification.stores.base import CodeStore
+from verification.stores.redis import RedisCodeStore
+from verification.stores.sql import SqlCodeStore
 
 
 class Purpose(enum.StrEnum):

@@ -121,9 +121,7 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
         config["SECRET_KEY"] = development_secret_key(instance_path)
     if len(str(config["SECRET_KEY"])) < 16:
         raise ConfigError("SECRET_KEY must be at least 16 characters")
-    config.setdefault(
-        "SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}"
-    )
+    config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}")
     if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: 587+TLS or 465+SSL")
     if not config.get("MAIL_SERVER") and not is_development:

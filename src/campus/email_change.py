@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from verification import Outcome, Verdict
 
 from campus import codes
 from campus.addresses import Address, BadAddress, parse_address
@@ -13,6 +12,7 @@ from campus.auth import renew_session
 from campus.errors import BadInput
 from campus.extensions import db
 from campus.models import Account, utcnow
+from verification import Outcome, Verdict
 
 
 def request_change(account: Account, typed_email: object, *, field: str = "email") -> codes.Sent:
@@ -30,7 +30,9 @@ def confirm_change(
         codes.Purpose.CHANGE_EMAIL, account.verification_account, address, code
     )
     if not verdict.is_ok:
-        raise BadInput(refusal_message(verdict), field=code_field, attempts_left=verdict.attempts_left)
+        raise BadInput(
+            refusal_message(verdict), field=code_field, attempts_left=verdict.attempts_left
+        )
     # Revoking first leaves the safe side on any failure below: at worst the
     # person asks for a new code, never is a stale code left valid.
     codes.verifier().revoke_account(account.verification_account)
@@ -49,10 +51,10 @@ def confirm_change(
 
 def refusal_message(verdict: Verdict) -> str:
     if verdict.outcome is Outcome.WRONG:
-        return _("Wrong code. %(count)d tries left.", count=verdict.attempts_left)
+        return str(_("Wrong code. %(count)d tries left.", count=verdict.attempts_left))
     if verdict.outcome is Outcome.EXPIRED:
-        return _("The code has expired. Please ask for a new one.")
-    return _("The code is no longer valid. Please ask for a new one.")
+        return str(_("The code has expired. Please ask for a new one."))
+    return str(_("The code is no longer valid. Please ask for a new one."))
 
 
 def _available_address(account: Account, typed_email: object, field: str) -> Address:

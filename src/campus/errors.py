@@ -9,11 +9,11 @@ from flask import Flask, Response, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from verification import IssueRefused, StoreUnavailable, TooManyFailures
 from werkzeug.exceptions import HTTPException
 
 from campus.mail.outbox import MailUnavailable
 from campus.responses import envelope, wants_json
+from verification import IssueRefused, StoreUnavailable, TooManyFailures
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _http_message(code: int) -> str:
         413: _("The request is too large."),
         429: _("Too many requests. Please try again later."),
     }
-    return messages.get(code, _("Something went wrong. Please try again later."))
+    return str(messages.get(code, _("Something went wrong. Please try again later.")))
 
 
 def register(app: Flask) -> None:
@@ -115,7 +115,9 @@ def register(app: Flask) -> None:
         if wants_json():
             response = envelope(code, message)
         else:
-            response = app.make_response((render_template("error.html", code=code, message=message), code))
+            response = app.make_response(
+                (render_template("error.html", code=code, message=message), code)
+            )
         if code == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response

@@ -7,12 +7,12 @@ from typing import Any
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from verification import normalize_code
 from werkzeug.datastructures import MultiDict
 from wtforms import Field, Form, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from campus.errors import BadInput
+from verification import normalize_code
 
 # Generous bounds on raw fields; the real checks happen after parsing.
 MAX_FIELD = 1024
@@ -24,9 +24,7 @@ def body() -> MultiDict[str, str]:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             raise BadInput(_l("Bad request."))
-        return MultiDict(
-            {str(k): v if isinstance(v, str) else "" for k, v in data.items()}
-        )
+        return MultiDict({str(k): v if isinstance(v, str) else "" for k, v in data.items()})
     return MultiDict(request.form.items(multi=True))
 
 
@@ -42,9 +40,9 @@ class ApiForm(FlaskForm):  # type: ignore[misc]
     def validated(self) -> ApiForm:
         """Validate, or raise BadInput naming the first field at fault."""
         if not self.validate():
-            field, messages = next(iter(self.errors.items()))
+            first = next(iter(self.errors.values()))
             raise BadInput(
-                str(messages[0]),
+                str(first[0]),
                 errors={name: str(errs[0]) for name, errs in self.errors.items()},
             )
         return self

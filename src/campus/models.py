@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
-from verification.stores.sql import code_table
 
 from campus.extensions import db
+from verification.stores.sql import code_table
 
 
 def utcnow() -> datetime:

@@ -37,16 +37,20 @@ class Policy:
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any], prefix: str = "EMAILCODE_") -> Policy:
         """Build a policy from ``EMAILCODE_*`` style settings, defaults for the rest."""
-        names = {"ttl": "TTL", "length": "LENGTH", "max_attempts": "MAX_ATTEMPTS"}
-        names["resend_cooldown"] = "RESEND_COOLDOWN"
-        values = {
-            field: int(settings[prefix + key])
-            for field, key in names.items()
-            if settings.get(prefix + key) not in (None, "")
-        }
-        return cls(**values)
+
+        def pick(name: str, default: int) -> int:
+            value = settings.get(prefix + name)
+            return default if value in (None, "") else int(value)
+
+        defaults = cls()
+        return cls(
+            ttl=pick("TTL", defaults.ttl),
+            length=pick("LENGTH", defaults.length),
+            max_attempts=pick("MAX_ATTEMPTS", defaults.max_attempts),
+            resend_cooldown=pick("RESEND_COOLDOWN", defaults.resend_cooldown),
+        )
 
     @property
     def combinations(self) -> int:
         """How many distinct codes the policy can produce."""
-        return len(self.alphabet) ** self.length
+        return int(len(self.alphabet) ** self.length)

@@ -92,7 +92,9 @@ class Verifier:
     def revoke_account(self, account: str) -> int:
         """Void every outstanding code of an account, whatever its purpose or address."""
         _check_name(account)
-        return self._store.revoke_account(account_tag(key=self._key, account=account), now=self._now())
+        return self._store.revoke_account(
+            account_tag(key=self._key, account=account), now=self._now()
+        )
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
@@ -111,7 +113,9 @@ class Verifier:
         )
 
     def _digest(self, purpose: str, account: str, address: str, code: str) -> str:
-        return code_digest(key=self._key, purpose=purpose, account=account, address=address, code=code)
+        return code_digest(
+            key=self._key, purpose=purpose, account=account, address=address, code=code
+        )
 
     def _now(self) -> int:
         return int(self._clock() * 1000)

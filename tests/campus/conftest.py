@@ -50,7 +50,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_schema() -> Iterator[str | None]:
+def postgres_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
     """A migrated schema of its own on the test PostgreSQL, dropped at the end."""
     url = postgres_url()
     if url is None:
@@ -61,7 +61,7 @@ def postgres_schema() -> Iterator[str | None]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     scoped = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    app = create_app(base_config(Path("/tmp"), scoped))
+    app = create_app(base_config(tmp_path_factory.mktemp("pg"), scoped))
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -96,9 +96,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def make_app(
-    tmp_path: Path, database_uri: str, clock: FakeClock
-) -> Iterator[Callable[..., Flask]]:
+def make_app(tmp_path: Path, database_uri: str, clock: FakeClock) -> Iterator[Callable[..., Flask]]:
     """Build an app on this test's database; keyword arguments override config."""
     apps: list[Flask] = []
 

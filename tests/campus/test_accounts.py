@@ -46,7 +46,9 @@ def test_cli_creates_a_staff_account(app: Flask) -> None:
 
 def test_cli_prompts_for_the_password_and_refuses_duplicates(app: Flask) -> None:
     runner = app.test_cli_runner()
-    prompted = runner.invoke(args=["user", "create", "a@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    prompted = runner.invoke(
+        args=["user", "create", "a@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
     assert prompted.exit_code == 0, prompted.output
     again = runner.invoke(args=["user", "create", "A@EXAMPLE.com", "--password", PASSWORD])
     assert again.exit_code != 0

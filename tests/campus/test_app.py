@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,7 +82,9 @@ def test_healthz_is_503_when_the_database_is_down(make_app: Callable[..., Flask]
     assert response.get_json()["data"]["database"].startswith("error")
 
 
-def test_healthz_checks_redis_when_configured(make_app: Callable[..., Flask], redis_url: str) -> None:
+def test_healthz_checks_redis_when_configured(
+    make_app: Callable[..., Flask], redis_url: str
+) -> None:
     up = make_app(REDIS_URL=redis_url).test_client().get("/healthz")
     assert up.status_code == 200 and up.get_json()["data"]["redis"] == "ok"
     down = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client().get("/healthz")

@@ -82,7 +82,9 @@ def test_csrf_is_required_and_refused_with_an_envelope(
 
 def test_csrf_token_may_come_as_a_form_field(app: Flask, logged_in: Api) -> None:
     token, logged_in.token = logged_in.token, ""
-    assert logged_in.post("/cms/email_captcha", {"email": NEW, "csrf_token": token}).status_code == 200
+    assert (
+        logged_in.post("/cms/email_captcha", {"email": NEW, "csrf_token": token}).status_code == 200
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,7 +123,9 @@ def test_invalid_addresses_are_refused_at_both_steps(app: Flask, logged_in: Api,
     assert letters(app) == []
 
 
-@pytest.mark.parametrize("variant", [str.lower, str.upper, lambda s: s], ids=["lower", "upper", "same"])
+@pytest.mark.parametrize(
+    "variant", [str.lower, str.upper, lambda s: s], ids=["lower", "upper", "same"]
+)
 def test_the_current_address_is_refused_at_both_steps(
     app: Flask, logged_in: Api, staff: Staff, variant: Callable[[str], str]
 ) -> None:
@@ -222,7 +226,9 @@ def test_burned_code_is_refused_even_when_right(app: Flask, logged_in: Api, staf
     assert email_of(app, staff.id) == staff.email
 
 
-def test_cooldown_answers_429_with_retry_after(app: Flask, logged_in: Api, clock: FakeClock) -> None:
+def test_cooldown_answers_429_with_retry_after(
+    app: Flask, logged_in: Api, clock: FakeClock
+) -> None:
     ask(logged_in)
     clock.advance(15)
     response = ask(logged_in)
@@ -249,7 +255,9 @@ def test_success_voids_other_codes_and_renews_the_session(
     assert refused.status_code == 400
     with app.app_context():
         live = db.session.scalar(
-            select(func.count()).select_from(verification_codes).where(verification_codes.c.state == "live")
+            select(func.count())
+            .select_from(verification_codes)
+            .where(verification_codes.c.state == "live")
         )
     assert live == 0
     # This session was renewed and still works; the old cookie and other devices do not.
@@ -273,7 +281,9 @@ def test_mail_failure_answers_503_and_leaves_no_valid_code(
     assert "ConnectionRefusedError" in caplog.text  # the cause is logged, not swallowed
     with app.app_context():
         live = db.session.scalar(
-            select(func.count()).select_from(verification_codes).where(verification_codes.c.state == "live")
+            select(func.count())
+            .select_from(verification_codes)
+            .where(verification_codes.c.state == "live")
         )
     assert live == 0
     # Nothing was delivered, so no cooldown holds the next try back.
@@ -281,7 +291,8 @@ def test_mail_failure_answers_503_and_leaves_no_valid_code(
 
 
 @pytest.mark.parametrize(
-    ("language", "cjk"), [(None, True), ("zh-CN,zh;q=0.9", True), ("en-US,en;q=0.8", False), ("fr", True)]
+    ("language", "cjk"),
+    [(None, True), ("zh-CN,zh;q=0.9", True), ("en-US,en;q=0.8", False), ("fr", True)],
 )
 def test_messages_follow_accept_language_with_chinese_by_default(
     app: Flask, staff: Staff, language: str | None, cjk: bool

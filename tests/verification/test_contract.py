@@ -121,9 +121,9 @@ def test_burned_slot_refuses_new_codes_until_failures_age_out(
     assert 0 < wait <= verifier.policy.ttl
     clock.advance(wait)
     fresh = verifier.issue(P, A, ADDR).code
-    assert verifier.verify(P, A, ADDR, wrong_code(fresh, verifier.policy.alphabet)).attempts_left == (
-        verifier.policy.max_attempts - 1
-    )
+    assert verifier.verify(
+        P, A, ADDR, wrong_code(fresh, verifier.policy.alphabet)
+    ).attempts_left == (verifier.policy.max_attempts - 1)
 
 
 def test_right_code_clears_the_failure_count(verifier: Verifier, clock: FakeClock) -> None:

@@ -53,7 +53,8 @@ def read_mailbox(directory: Path) -> list[Letter]:
     letters = []
     for path in sorted(directory.glob("*.eml"), reverse=True):
         parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
+        if not isinstance(parsed, EmailMessage):
+            continue
         text = parsed.get_body(("plain",))
         html = parsed.get_body(("html",))
         letters.append(

@@ -17,13 +17,17 @@ from flask_mailman.utils import DNS_NAME
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
     """The system's trust store, or only ``ca_file`` when one is configured."""
-    context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    context = (
+        ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    )
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
 class VerifiedSMTPEmailBackend(EmailBackend):  # type: ignore[misc]
     """Flask-Mailman's SMTP backend with certificate checks on STARTTLS too."""
+
+    connection: smtplib.SMTP | None
 
     def __init__(self, *args: Any, ca_file: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

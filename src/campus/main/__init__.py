@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, url_for
 from flask_babel import gettext as _
 from sqlalchemy import text
-from verification import StoreUnavailable
 from werkzeug.wrappers import Response
 
 from campus.codes import verifier
 from campus.extensions import db
 from campus.responses import envelope
+from verification import StoreUnavailable
 
 bp = Blueprint("main", __name__)
 
@@ -38,4 +38,6 @@ def healthz() -> Response:
     healthy = all(value == "ok" for value in checks.values())
     if healthy:
         return envelope(200, _("OK"), checks)
-    return envelope(503, _("The service is temporarily unavailable. Please try again later."), checks)
+    return envelope(
+        503, _("The service is temporarily unavailable. Please try again later."), checks
+    )

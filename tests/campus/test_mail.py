@@ -1,0 +1,80 @@
+"""What the change-email message says, in both languages."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from tests.campus.conftest import Api, Staff, code_in, letters
+
+NEW = "new@example.com"
+
+
+def only_message(app: Flask) -> EmailMessage:
+    files = sorted(Path(app.config["MAILBOX_DIR"]).glob("*.eml"))
+    assert len(files) == 1
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize(("language", "locale"), [(None, "zh"), ("en", "en"), ("zh-CN", "zh")])
+def test_message_has_text_and_html_in_the_requesters_language(
+    app: Flask, staff: Staff, language: str | None, locale: str
+) -> None:
+    api = Api(app.test_client(), language)
+    api.login(staff)
+    assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 200
+    message = only_message(app)
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and html is not None
+    code = code_in(letters(app)[0])
+    assert code in html.get_content()
+    minutes = app.config["EMAILCODE_TTL"] // 60
+    assert str(minutes) in text.get_content()
+    with app.test_request_context(), force_locale(locale):
+        subject = _("Campus forum email verification code")
+    assert message["Subject"] == subject
+    assert cjk(text.get_content()) is (locale == "zh")
+    assert message["To"] == NEW
+
+
+def test_chinese_subject_is_the_seeds(app: Flask, staff: Staff) -> None:
+    api = Api(app.test_client())
+    api.login(staff)
+    api.post("/cms/email_captcha", {"email": NEW})
+    assert only_message(app)["Subject"] == "校园论坛邮箱验证码"
+
+
+def test_validity_follows_the_configured_ttl(make_app: Callable[..., Flask]) -> None:
+    app = make_app(EMAILCODE_TTL=900)
+    from tests.campus.conftest import add_staff
+
+    api = Api(app.test_client(), "en")
+    api.login(add_staff(app, "staff@example.com"))
+    api.post("/cms/email_captcha", {"email": NEW})
+    text = only_message(app).get_body(("plain",))
+    assert text is not None
+    assert "15 minutes" in text.get_content()
+
+
+def test_dev_mailbox_page_shows_the_code(app: Flask, staff: Staff) -> None:
+    api = Api(app.test_client())
+    api.login(staff)
+    api.post("/cms/email_captcha", {"email": NEW})
+    page = api.client.get("/dev/mailbox").get_data(as_text=True)
+    assert code_in(letters(app)[0]) in page
+    assert NEW in page

@@ -1,0 +1,85 @@
+"""A person in Chromium: log in, ask for a code, read it, enter it, see the new address."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, expect
+
+from tests.campus.conftest import Staff, add_staff
+from tests.e2e.conftest import ARTIFACTS, LiveServer
+
+NEW = "moved@example.com"
+
+# The app tests' fixtures (database, app, staff) serve here too.
+pytest_plugins = ["tests.campus.conftest"]
+
+
+@pytest.fixture(params=["sqlite"])
+def database_uri(request: pytest.FixtureRequest, tmp_path, sqlite_template):  # type: ignore[no-untyped-def]
+    import shutil
+
+    path = tmp_path / "campus.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def staff(app: Flask) -> Staff:
+    return add_staff(app, "staff@example.com")
+
+
+@pytest.mark.browser
+def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, staff: Staff) -> None:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/cms/resetemail")
+    expect(page).to_have_url(re.compile(r"/cms/login\?next="))
+
+    page.fill("#email", staff.email)
+    page.fill("#password", staff.password)
+    page.click("#login-submit")
+    expect(page).to_have_url(re.compile(r"/cms/resetemail$"))
+
+    # The page is usable at phone width: nothing sticks out sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    # A bad address is reported beside the email field.
+    page.fill("#email", "not-an-address")
+    page.click("#get-code")
+    expect(page.locator('[data-error-for="email"]')).not_to_be_empty()
+
+    page.fill("#email", NEW)
+    button = page.locator("#get-code")
+    label = button.inner_text()
+    button.click()
+    expect(button).to_be_disabled()
+    expect(button).to_contain_text(re.compile(r"\d+"))
+    expect(page.locator('[data-error-for="email"]')).to_be_empty()
+
+    # The countdown survives a reload.
+    page.reload()
+    expect(button).to_be_disabled()
+    expect(button).not_to_have_text(label)
+
+    mailbox = context.new_page()
+    mailbox.goto(f"{live_server.url}/dev/mailbox")
+    text = mailbox.locator(".letter-text").first.inner_text()
+    code = re.findall(r"^\s*([A-Z0-9]{6})\s*$", text, re.MULTILINE)[0]
+
+    page.fill("#email", NEW)
+    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    page.fill("#captcha", wrong)
+    page.click("#change-submit")
+    error = page.locator('[data-error-for="captcha"]')
+    expect(error).to_contain_text("4")
+
+    page.fill("#captcha", code.lower())
+    page.click("#change-submit")
+    expect(page).to_have_url(re.compile(r"/cms/$"))
+    expect(page.locator("#account-email")).to_have_text(NEW)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-after-change.png"), full_page=True)
+    context.close()
