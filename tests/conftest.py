@@ -7,6 +7,9 @@ import redis
 
 from tests.services import RedisServer, missing
 
+# App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.
+pytest_plugins = ["tests.app_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:

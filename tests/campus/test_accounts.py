@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from campus.extensions import db
 from campus.models import Account, Role
 from campus.passwords import check_password
-from tests.campus.conftest import PASSWORD, Api, Staff
+from tests.app_fixtures import PASSWORD, Api, Staff
 
 
 def test_email_is_unique_regardless_of_case_in_the_database(app: Flask) -> None:
@@ -107,7 +107,7 @@ def test_session_cookie_is_httponly_and_lax_in_development(api: Api, staff: Staf
 def test_session_cookie_is_secure_outside_development(make_app: Callable[..., Flask]) -> None:
     app = make_app(TESTING=False, DEBUG=False, MAIL_SERVER="smtp.example.com")
     assert app.config["SESSION_COOKIE_SECURE"] is True
-    from tests.campus.conftest import add_staff
+    from tests.app_fixtures import add_staff
 
     staff = add_staff(app, "prod@example.com")
     api = Api(app.test_client())

@@ -11,7 +11,7 @@ from flask import Flask
 
 from campus import create_app
 from campus.config import ConfigError, database_uri, from_environment, parse_bool
-from tests.campus.conftest import check_envelope
+from tests.app_fixtures import check_envelope
 from tests.services import free_port
 
 

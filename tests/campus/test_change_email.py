@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from campus.extensions import db
 from campus.models import Account, verification_codes
-from tests.campus.conftest import Api, Staff, add_staff, code_in, latest_code, letters
+from tests.app_fixtures import Api, Staff, add_staff, code_in, latest_code, letters
+from tests.clock import FakeClock
 from tests.services import free_port
-from tests.verification.conftest import FakeClock
 
 NEW = "new.address@example.com"
 

@@ -13,7 +13,7 @@ from flask import Flask
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from tests.campus.conftest import Api, Staff, code_in, letters
+from tests.app_fixtures import Api, Staff, code_in, letters
 
 NEW = "new@example.com"
 
@@ -61,7 +61,7 @@ def test_chinese_subject_is_the_seeds(app: Flask, staff: Staff) -> None:
 
 def test_validity_follows_the_configured_ttl(make_app: Callable[..., Flask]) -> None:
     app = make_app(EMAILCODE_TTL=900)
-    from tests.campus.conftest import add_staff
+    from tests.app_fixtures import add_staff
 
     api = Api(app.test_client(), "en")
     api.login(add_staff(app, "staff@example.com"))

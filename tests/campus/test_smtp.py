@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.campus.conftest import Api, add_staff
+from tests.app_fixtures import Api, add_staff
 from tests.smtp_server import PASSWORD, USERNAME, Inbox, LocalCA, make_ca, smtp_server
 
 NEW = "new@example.com"

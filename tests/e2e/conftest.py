@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,14 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
+    """One database is enough for a browser: the app tests cover both."""
+    path = tmp_path / "campus.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -5,30 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask import Flask
 from playwright.sync_api import Browser, expect
 
-from tests.campus.conftest import Staff, add_staff
+from tests.app_fixtures import Staff
 from tests.e2e.conftest import ARTIFACTS, LiveServer
 
 NEW = "moved@example.com"
-
-# The app tests' fixtures (database, app, staff) serve here too.
-pytest_plugins = ["tests.campus.conftest"]
-
-
-@pytest.fixture(params=["sqlite"])
-def database_uri(request: pytest.FixtureRequest, tmp_path, sqlite_template):  # type: ignore[no-untyped-def]
-    import shutil
-
-    path = tmp_path / "campus.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def staff(app: Flask) -> Staff:
-    return add_staff(app, "staff@example.com")
 
 
 @pytest.mark.browser

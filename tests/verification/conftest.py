@@ -8,6 +8,7 @@ import pytest
 import redis
 from sqlalchemy import MetaData, Table, create_engine
 
+from tests.clock import FakeClock
 from tests.services import missing, postgres_url
 from verification import Policy, Verifier
 from verification.stores.base import CodeStore
@@ -15,19 +16,6 @@ from verification.stores.redis import RedisCodeStore
 from verification.stores.sql import SqlCodeStore, code_table
 
 KEY = b"k" * 32
-
-
-class FakeClock:
-    """A clock the tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_900_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class StoreUnderTest:

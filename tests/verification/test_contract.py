@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.verification.conftest import KEY, FakeClock, StoreUnderTest
+from tests.clock import FakeClock
+from tests.verification.conftest import KEY, StoreUnderTest
 from verification import CooldownActive, Outcome, TooManyFailures, Verifier
 
 P, A, ADDR = "change_email", "42", "new@example.com"

@@ -18,8 +18,8 @@ from campus import create_app
 from campus.accounts import create_account
 from campus.extensions import db
 from campus.mail.mailbox import Letter, read_mailbox
+from tests.clock import FakeClock
 from tests.services import missing, postgres_url
-from tests.verification.conftest import FakeClock
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORD = "correct horse battery"
