@@ -160,7 +160,11 @@ class Api:
         if self.token is None:
             self.refresh_token()
         headers = self.headers(**kwargs.pop("headers", {}))
-        response = self.client.post(path, data=data or {}, headers=headers, **kwargs)
+        if "json" not in kwargs:
+            kwargs["data"] = data or {}
+        elif data is not None:
+            raise TypeError("pass data or json, not both")
+        response = self.client.post(path, headers=headers, **kwargs)
         check_envelope(response)
         return response
 

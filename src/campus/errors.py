@@ -72,8 +72,10 @@ def _http_message(code: int) -> str:
 
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def api_error(error: ApiError) -> Response:
-        return envelope(error.status, error.message, error.data)
+    def api_error(error: ApiError) -> Response | tuple[str, int]:
+        if wants_json():
+            return envelope(error.status, error.message, error.data)
+        return render_template("error.html", code=error.status, message=error.message), error.status
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Response:

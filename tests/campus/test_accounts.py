@@ -129,3 +129,17 @@ def test_open_redirects_are_refused_after_login(api: Api, staff: Staff) -> None:
         "/cms/login?next=//evil.example/x", {"email": staff.email, "password": staff.password}
     )
     assert response.get_json()["data"]["next"] == "/cms/"
+
+
+def test_members_get_403_in_the_cms(app: Flask) -> None:
+    from campus.accounts import create_account
+
+    with app.app_context():
+        create_account("member@example.com", PASSWORD, Role.MEMBER)
+    api = Api(app.test_client())
+    api.login(Staff(0, "member@example.com"))
+    response = api.post("/cms/email_captcha", {"email": "x@example.com"})
+    assert response.status_code == 403
+    page = api.client.get("/cms/resetemail")
+    assert page.status_code == 403
+    assert page.mimetype == "text/html"

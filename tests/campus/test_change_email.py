@@ -301,3 +301,20 @@ def test_messages_follow_accept_language_with_chinese_by_default(
     api.login(staff)
     message = ask(api, "bad").get_json()["message"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in message) is cjk
+
+
+def test_json_bodies_work_like_forms(app: Flask, logged_in: Api) -> None:
+    sent = logged_in.post("/cms/email_captcha", json={"email": NEW})
+    assert sent.status_code == 200
+    code = latest_code(app, NEW)
+    done = logged_in.post("/cms/resetemail", json={"email": NEW, "captcha": code})
+    assert done.status_code == 200
+
+
+@pytest.mark.parametrize("body", ['["a@example.com"]', '"text"', "{not json", "null"])
+def test_json_that_is_not_an_object_is_bad_input(app: Flask, logged_in: Api, body: str) -> None:
+    response = logged_in.post(
+        "/cms/email_captcha", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert letters(app) == []

@@ -1,0 +1,44 @@
+"""With REDIS_URL set, codes live in Redis and the CMS flow works the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+from flask import Flask
+from sqlalchemy import func, select
+
+from campus.extensions import db
+from campus.models import verification_codes
+from tests.app_fixtures import Api, add_staff, latest_code
+
+NEW = "new@example.com"
+
+
+def test_change_email_with_codes_in_redis(make_app: Callable[..., Flask], redis_url: str) -> None:
+    app = make_app(REDIS_URL=redis_url)
+    api = Api(app.test_client())
+    api.login(add_staff(app, "staff@example.com"))
+    assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 200
+    code = latest_code(app, NEW)
+    client = redis.Redis.from_url(redis_url)
+    stored = {key.decode() for key in client.scan_iter()}
+    assert stored, "nothing was written to Redis"
+    assert all(key.startswith("vc:{") for key in stored)
+    with app.app_context():
+        rows = db.session.scalar(select(func.count()).select_from(verification_codes))
+    assert rows == 0
+    done = api.post("/cms/resetemail", {"email": NEW, "captcha": code})
+    assert done.status_code == 200, done.get_json()
+    replay = api.post("/cms/resetemail", {"email": "third@example.com", "captcha": code})
+    assert replay.status_code == 400
+
+
+def test_redis_down_answers_503_not_500(make_app: Callable[..., Flask]) -> None:
+    from tests.services import free_port
+
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    api = Api(app.test_client())
+    api.login(add_staff(app, "staff@example.com"))
+    assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 503
+    assert api.post("/cms/resetemail", {"email": NEW, "captcha": "ABCDEF"}).status_code == 503
