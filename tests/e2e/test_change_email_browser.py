@@ -57,6 +57,8 @@ def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, st
     page.click("#change-submit")
     error = page.locator('[data-error-for="captcha"]')
     expect(error).to_contain_text("4")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "change-email-wrong-code.png"), full_page=True)
 
     page.fill("#captcha", code.lower())
     page.click("#change-submit")
