@@ -13,7 +13,7 @@ from campus.addresses import Address
 from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
-from campus.models import verification_codes
+from campus.models import verification_codes, verification_failures
 from verification import Policy, Verdict, Verifier
 from verification.stores.base import CodeStore
 from verification.stores.redis import RedisCodeStore
@@ -43,7 +43,7 @@ def init_app(app: Flask) -> None:
     else:
         with app.app_context():
             engine = db.engine
-            store = SqlCodeStore(engine, verification_codes)
+            store = SqlCodeStore(engine, verification_codes, verification_failures)
     app.extensions["campus.verifier"] = Verifier(
         policy=Policy.from_mapping(app.config),
         store=store,

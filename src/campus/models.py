@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campus.extensions import db
-from verification.stores.sql import code_table
+from verification.stores.sql import code_table, failure_table
 
 
 def utcnow() -> datetime:
@@ -69,3 +69,4 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
 
 
 verification_codes = code_table(db.metadata)
+verification_failures = failure_table(db.metadata)

@@ -19,6 +19,10 @@ class Policy:
     alphabet: str = DEFAULT_ALPHABET
     max_attempts: int = 5
     resend_cooldown: int = 60
+    # Wrong codes per account and purpose, across every code and address, in a
+    # sliding window. NIST SP 800-63B allows up to 100; we allow far fewer.
+    failure_cap: int = 20
+    failure_window: int = 86400
 
     def __post_init__(self) -> None:
         if self.ttl <= 0:
@@ -33,6 +37,8 @@ class Policy:
             raise ValueError("max_attempts must be at least 1")
         if self.resend_cooldown < 0:
             raise ValueError("resend_cooldown must not be negative")
+        if self.failure_cap < self.max_attempts or self.failure_window <= 0:
+            raise ValueError("failure_cap must be at least max_attempts, over a positive window")
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any], prefix: str = "EMAILCODE_") -> Policy:
@@ -48,6 +54,8 @@ class Policy:
             length=pick("LENGTH", defaults.length),
             max_attempts=pick("MAX_ATTEMPTS", defaults.max_attempts),
             resend_cooldown=pick("RESEND_COOLDOWN", defaults.resend_cooldown),
+            failure_cap=pick("FAILURE_CAP", defaults.failure_cap),
+            failure_window=pick("FAILURE_WINDOW", defaults.failure_window),
         )
 
     @property

@@ -11,7 +11,7 @@ from verification.codes import account_tag, code_digest, generate_code, normaliz
 from verification.errors import CooldownActive, TooManyFailures
 from verification.outcomes import Issued, Outcome, Verdict
 from verification.policy import Policy
-from verification.stores.base import CodeStore, Refusal, Slot
+from verification.stores.base import CodeStore, Refusal, Rules, Slot
 
 # Purposes and accounts go into digests joined by "|"; keeping them to a plain
 # alphabet keeps that join unambiguous.
@@ -36,6 +36,13 @@ class Verifier:
         self._store = store
         self._key = secret_key
         self._clock = clock
+        self._rules = Rules(
+            ttl=policy.ttl * 1000,
+            cooldown=policy.resend_cooldown * 1000,
+            max_attempts=policy.max_attempts,
+            cap=policy.failure_cap,
+            window=policy.failure_window * 1000,
+        )
 
     def issue(self, purpose: str, account: str, address: str) -> Issued:
         """Make a new code for the slot, replacing any earlier one.
@@ -48,9 +55,7 @@ class Verifier:
             slot,
             digest=self._digest(purpose, account, address, code),
             now=self._now(),
-            ttl=self.policy.ttl * 1000,
-            cooldown=self.policy.resend_cooldown * 1000,
-            max_attempts=self.policy.max_attempts,
+            rules=self._rules,
         )
         if result.refusal is Refusal.COOLDOWN:
             raise CooldownActive(_seconds(result.wait_ms))
@@ -66,7 +71,10 @@ class Verifier:
         )
 
     def verify(self, purpose: str, account: str, address: str, code: str) -> Verdict:
-        """Check a typed code and, if right, spend it in the same atomic step."""
+        """Check a typed code and, if right, spend it in the same atomic step.
+
+        Raises TooManyFailures while the account's failure cap for the purpose is full.
+        """
         slot = self._slot(purpose, account, address)
         typed = normalize_code(code)
         if len(typed) != self.policy.length or not set(typed) <= set(self.policy.alphabet):
@@ -74,14 +82,11 @@ class Verifier:
             # so a malformed guess costs the same as any other wrong one.
             typed = "!" * self.policy.length
         digest = self._digest(purpose, account, address, typed)
-        outcome, left = self._store.spend(
-            slot,
-            digest=digest,
-            now=self._now(),
-            ttl=self.policy.ttl * 1000,
-            max_attempts=self.policy.max_attempts,
-        )
-        return Verdict(outcome, left if outcome is Outcome.WRONG else 0)
+        result = self._store.spend(slot, digest=digest, now=self._now(), rules=self._rules)
+        if result.outcome is None:
+            raise TooManyFailures(_seconds(result.wait_ms))
+        left = result.attempts_left if result.outcome is Outcome.WRONG else 0
+        return Verdict(result.outcome, left)
 
     def withdraw(self, issued: Issued) -> bool:
         """Void a code that could not be delivered, so nothing undelivered stays valid."""

@@ -13,7 +13,7 @@ from tests.services import missing, postgres_url
 from verification import Policy, Verifier
 from verification.stores.base import CodeStore
 from verification.stores.redis import RedisCodeStore
-from verification.stores.sql import SqlCodeStore, code_table
+from verification.stores.sql import SqlCodeStore, code_table, failure_table
 
 KEY = b"k" * 32
 
@@ -33,17 +33,20 @@ def clock() -> FakeClock:
 
 def _sql_store(url: str) -> Iterator[StoreUnderTest]:
     engine = create_engine(url, pool_size=25, max_overflow=5)
-    table: Table = code_table(MetaData(), name=f"vc_test_{uuid.uuid4().hex[:8]}")
-    table.create(engine)
+    suffix = uuid.uuid4().hex[:8]
+    metadata = MetaData()
+    table: Table = code_table(metadata, name=f"vc_test_{suffix}")
+    failures: Table = failure_table(metadata, name=f"vf_test_{suffix}")
+    metadata.create_all(engine)
 
     def dump() -> str:
         with engine.connect() as conn:
-            return repr(conn.execute(table.select()).all())
+            return repr(conn.execute(table.select()).all() + conn.execute(failures.select()).all())
 
     try:
-        yield StoreUnderTest(SqlCodeStore(engine, table), dump)
+        yield StoreUnderTest(SqlCodeStore(engine, table, failures), dump)
     finally:
-        table.drop(engine)
+        metadata.drop_all(engine)
         engine.dispose()
 
 
@@ -65,7 +68,12 @@ def store_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
             parts = []
             for key in client.scan_iter():
                 kind = client.type(key)
-                value = client.hgetall(key) if kind == b"hash" else client.smembers(key)
+                if kind == b"hash":
+                    value: object = client.hgetall(key)
+                elif kind == b"zset":
+                    value = client.zrange(key, 0, -1, withscores=True)
+                else:
+                    value = client.smembers(key)
                 parts.append(f"{key!r}={value!r}")
             return "\n".join(parts)
 

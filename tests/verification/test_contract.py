@@ -204,3 +204,52 @@ def test_store_keeps_only_a_keyed_digest(
     assert expected in stored
     unkeyed = hashlib.sha256(f"{P}|{A}|{ADDR}|{code}".encode()).hexdigest()
     assert unkeyed not in stored
+
+
+def burn(verifier: Verifier, address: str, purpose: str = P) -> None:
+    """Issue a code to ``address`` and spend every try on it with wrong guesses."""
+    code = verifier.issue(purpose, A, address).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    for _ in range(verifier.policy.max_attempts):
+        assert verifier.verify(purpose, A, address, bad).outcome is Outcome.WRONG
+
+
+def test_failure_cap_holds_across_codes_and_addresses(verifier: Verifier, clock: FakeClock) -> None:
+    policy = verifier.policy
+    rounds = policy.failure_cap // policy.max_attempts
+    for n in range(rounds):
+        burn(verifier, f"victim{n}@example.com")
+    with pytest.raises(TooManyFailures) as refused:
+        verifier.issue(P, A, "fresh@example.com")
+    assert refused.value.retry_after > policy.failure_window - 60
+    with pytest.raises(TooManyFailures):
+        verifier.verify(P, A, "victim0@example.com", "ABCDEF")
+    # Another purpose, or another account, is not held back.
+    other = verifier.issue("reset_password", A, "fresh@example.com")
+    assert verifier.verify("reset_password", A, other.address, other.code).is_ok
+    assert verifier.issue(P, "43", "fresh@example.com").code
+    # The window slides: once the oldest failures age out, tries come back.
+    clock.advance(policy.failure_window)
+    assert verifier.issue(P, A, "fresh@example.com").code
+
+
+def test_racing_wrong_guesses_never_pass_the_failure_cap(verifier: Verifier) -> None:
+    policy = verifier.policy
+    addresses = [f"a{n}@example.com" for n in range(policy.failure_cap // policy.max_attempts + 1)]
+    guesses = []
+    for address in addresses:
+        code = verifier.issue(P, A, address).code
+        guesses += [(address, wrong_code(code, policy.alphabet))] * policy.max_attempts
+    barrier = threading.Barrier(len(guesses))
+
+    def race(guess: tuple[str, str]) -> str:
+        barrier.wait()
+        try:
+            return verifier.verify(P, A, guess[0], guess[1]).outcome.value
+        except TooManyFailures:
+            return "capped"
+
+    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
+        results = list(pool.map(race, guesses))
+    assert results.count("wrong") == policy.failure_cap
+    assert results.count("capped") == len(guesses) - policy.failure_cap

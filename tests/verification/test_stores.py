@@ -13,7 +13,7 @@ from tests.services import free_port
 from tests.verification.conftest import KEY
 from verification import Policy, StoreUnavailable, Verifier
 from verification.stores.redis import RedisCodeStore
-from verification.stores.sql import SqlCodeStore, code_table
+from verification.stores.sql import SqlCodeStore, code_table, failure_table
 
 
 def test_redis_keys_of_one_account_share_one_cluster_hash_tag(redis_url: str) -> None:
@@ -46,7 +46,8 @@ def test_unreachable_redis_raises_store_unavailable() -> None:
 def test_unreachable_database_raises_store_unavailable() -> None:
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none?connect_timeout=1"
     engine = create_engine(url)
-    store = SqlCodeStore(engine, code_table(MetaData()))
+    metadata = MetaData()
+    store = SqlCodeStore(engine, code_table(metadata), failure_table(metadata))
     with pytest.raises(StoreUnavailable):
         Verifier(policy=Policy(), store=store, secret_key=KEY).issue("change_email", "1", "a@x.org")
     engine.dispose()

@@ -3,6 +3,10 @@
 A *slot* is one (purpose, account, address). It holds at most one live code digest
 and a failure count that outlives the code: replacing a code never resets it
 (NIST SP 800-63B rev. 4), only a right code or the slot aging out does.
+
+Beside the slots, each (account, purpose) keeps the times of its recent wrong
+codes: past ``cap`` of them within ``window``, nothing more is checked or sent
+for that purpose, whatever the address or the number of codes issued.
 All times are integer milliseconds on the caller's clock.
 """
 
@@ -39,6 +43,17 @@ class Record:
     retain_until: int
 
 
+@dataclass(frozen=True)
+class Rules:
+    """The policy in store units (milliseconds), handed to every operation."""
+
+    ttl: int
+    cooldown: int
+    max_attempts: int
+    cap: int
+    window: int
+
+
 class Refusal(enum.Enum):
     """Why a new code may not be saved."""
 
@@ -54,17 +69,22 @@ class SaveResult:
     wait_ms: int = 0
 
 
+@dataclass(frozen=True)
+class SpendResult:
+    """``outcome`` is None when the account's failure cap refused the check outright."""
+
+    outcome: Outcome | None
+    attempts_left: int = 0
+    wait_ms: int = 0
+
+
 class CodeStore(Protocol):
     """Atomic operations on slots. Each call is all-or-nothing."""
 
-    def save(
-        self, slot: Slot, *, digest: str, now: int, ttl: int, cooldown: int, max_attempts: int
-    ) -> SaveResult:
-        """Replace the slot's code unless cooling down or locked."""
+    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SaveResult:
+        """Replace the slot's code unless cooling down, locked or capped."""
 
-    def spend(
-        self, slot: Slot, *, digest: str, now: int, ttl: int, max_attempts: int
-    ) -> tuple[Outcome, int]:
+    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SpendResult:
         """Check a digest and, if right, spend it in the same step."""
 
     def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
@@ -84,8 +104,25 @@ def current(record: Record | None, now: int) -> Record | None:
     return record
 
 
-def decide_save(record: Record | None, *, now: int, max_attempts: int) -> SaveResult:
+def recent(failure_times: list[int], *, now: int, rules: Rules) -> list[int]:
+    """The failure times still inside the window, oldest first."""
+    return sorted(t for t in failure_times if t > now - rules.window)
+
+
+def cap_wait(failure_times: list[int], *, now: int, rules: Rules) -> int:
+    """Milliseconds until the cap admits another try; 0 when it does now."""
+    times = recent(failure_times, now=now, rules=rules)
+    if len(times) < rules.cap:
+        return 0
+    return times[-rules.cap] + rules.window - now
+
+
+def decide_save(
+    record: Record | None, *, now: int, max_attempts: int, capped_for: int = 0
+) -> SaveResult:
     """May a new code replace what the slot holds?"""
+    if capped_for > 0:
+        return SaveResult(Refusal.LOCKED, capped_for)
     if record is None:
         return SaveResult()
     if record.failures >= max_attempts:

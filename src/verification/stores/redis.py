@@ -16,13 +16,30 @@ from redis.commands.core import Script
 
 from verification.errors import StoreUnavailable
 from verification.outcomes import Outcome
-from verification.stores.base import Refusal, SaveResult, Slot
+from verification.stores.base import Refusal, Rules, SaveResult, Slot, SpendResult
 
 _PREFIX = "vc"
 
+# Shared by the scripts below: KEYS[n] is the (account, purpose) sorted set of
+# recent failure times. Returns the milliseconds until the cap admits a try.
+_CAP_WAIT = """
+local function cap_wait(key, now, cap, window)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  if n < cap then return 0 end
+  local oldest = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
+  return tonumber(oldest[2]) + window - now
+end
+"""
+
 # Fields: digest, state, failures, expires_at, resend_at, retain_until.
-_SAVE = """
+# ARGV: digest, now, ttl, cooldown, max_attempts, cap, window.
+_SAVE = (
+    _CAP_WAIT
+    + """
 local now, max = tonumber(ARGV[2]), tonumber(ARGV[5])
+local capped = cap_wait(KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[7]))
+if capped > 0 then return {'locked', capped} end
 local h = redis.call('HMGET', KEYS[1], 'failures', 'resend_at', 'retain_until')
 local failures, retain = 0, 0
 if h[1] and tonumber(h[3]) > now then
@@ -39,10 +56,17 @@ redis.call('SADD', KEYS[2], KEYS[1])
 if redis.call('PTTL', KEYS[2]) < retain - now then redis.call('PEXPIRE', KEYS[2], retain - now) end
 return {'saved', 0}
 """
+)
 
 # The compare runs over every byte whatever the input, like hmac.compare_digest.
-_SPEND = """
+# ARGV: digest, now, max_attempts, ttl, cap, window.
+_SPEND = (
+    _CAP_WAIT
+    + """
 local now, max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local window = tonumber(ARGV[6])
+local capped = cap_wait(KEYS[2], now, tonumber(ARGV[5]), window)
+if capped > 0 then return {'capped', capped} end
 local h = redis.call('HMGET', KEYS[1], 'digest', 'state', 'failures', 'expires_at', 'retain_until')
 if not h[1] or tonumber(h[5]) <= now then return {'expired', 0} end
 local failures = tonumber(h[3])
@@ -61,8 +85,11 @@ failures = failures + 1
 local retain = math.max(tonumber(h[5]), now + ttl)
 redis.call('HSET', KEYS[1], 'failures', failures, 'retain_until', retain)
 redis.call('PEXPIRE', KEYS[1], retain - now)
+redis.call('ZADD', KEYS[2], now, now .. ':' .. redis.call('ZCARD', KEYS[2]))
+redis.call('PEXPIRE', KEYS[2], window)
 return {'wrong', max - failures}
 """
+)
 
 _WITHDRAW = """
 local h = redis.call('HMGET', KEYS[1], 'digest', 'state')
@@ -103,18 +130,19 @@ class RedisCodeStore:
         options.setdefault("socket_connect_timeout", 1.0)
         return cls(redis.Redis.from_url(url, **options))
 
-    def save(
-        self, slot: Slot, *, digest: str, now: int, ttl: int, cooldown: int, max_attempts: int
-    ) -> SaveResult:
-        keys = [_slot_key(slot), _index_key(slot.account)]
-        kind, wait = self._call(self._save, keys, [digest, now, ttl, cooldown, max_attempts])
+    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SaveResult:
+        keys = [_slot_key(slot), _index_key(slot.account), _failures_key(slot)]
+        args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap, rules.window]
+        kind, wait = self._call(self._save, keys, args)
         return SaveResult() if kind == "saved" else SaveResult(Refusal(kind), int(wait))
 
-    def spend(
-        self, slot: Slot, *, digest: str, now: int, ttl: int, max_attempts: int
-    ) -> tuple[Outcome, int]:
-        kind, left = self._call(self._spend, [_slot_key(slot)], [digest, now, max_attempts, ttl])
-        return Outcome(kind), int(left)
+    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SpendResult:
+        keys = [_slot_key(slot), _failures_key(slot)]
+        args = [digest, now, rules.max_attempts, rules.ttl, rules.cap, rules.window]
+        kind, number = self._call(self._spend, keys, args)
+        if kind == "capped":
+            return SpendResult(None, 0, int(number))
+        return SpendResult(Outcome(kind), int(number))
 
     def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
         return bool(self._call(self._withdraw, [_slot_key(slot)], [digest, now]))
@@ -137,6 +165,10 @@ class RedisCodeStore:
 
 def _slot_key(slot: Slot) -> str:
     return f"{_PREFIX}:{{{slot.account}}}:{slot.id}"
+
+
+def _failures_key(slot: Slot) -> str:
+    return f"{_PREFIX}:{{{slot.account}}}:failures:{slot.purpose}"
 
 
 def _index_key(account: str) -> str:

@@ -1,12 +1,13 @@
 """The SQL store: slots as rows, made atomic by conditional UPDATEs.
 
-Each operation reads the slot, decides with the shared rules in ``base``, and
-writes only if the row is still what it read (optimistic concurrency). A writer
-that loses the race re-reads and decides again, so twenty threads spending one
-right code see exactly one success whatever the database's isolation level.
+Each operation reads what it needs, decides with the shared rules in ``base``,
+and writes only if every row is still what it read (optimistic concurrency).
+A writer that loses the race rolls back, re-reads and decides again, so twenty
+threads spending one right code see exactly one success whatever the
+database's isolation level.
 
-On SQLite the driver runs a lone SELECT outside any transaction, so reading the
-slot holds no lock; the guarded UPDATE then takes the write lock on its own.
+On SQLite the driver runs a lone SELECT outside any transaction, so reading
+holds no lock; the guarded UPDATE then takes the write lock on its own.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Engine,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     select,
     text,
     update,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from verification.errors import StoreUnavailable
@@ -36,11 +38,15 @@ from verification.stores.base import (
     SPENT,
     VOID,
     Record,
+    Rules,
     SaveResult,
     Slot,
+    SpendResult,
+    cap_wait,
     current,
     decide_save,
     decide_spend,
+    recent,
 )
 
 T = TypeVar("T")
@@ -48,6 +54,10 @@ T = TypeVar("T")
 # Contention, not failure: a lost race costs one more round trip. Past this many
 # rounds something is wrong with the database rather than busy.
 _MAX_ROUNDS = 50
+
+
+class _LostRace(Exception):
+    """A guarded write found its row changed; roll back and decide again."""
 
 
 def code_table(metadata: MetaData, name: str = "verification_codes") -> Table:
@@ -67,29 +77,45 @@ def code_table(metadata: MetaData, name: str = "verification_codes") -> Table:
     )
 
 
+def failure_table(metadata: MetaData, name: str = "verification_failures") -> Table:
+    """Recent wrong-code times per (account, purpose), as comma-separated milliseconds."""
+    return Table(
+        name,
+        metadata,
+        Column("account", String(24), primary_key=True),
+        Column("purpose", String(32), primary_key=True),
+        Column("times", Text, nullable=False),
+    )
+
+
 class SqlCodeStore:
     """Slots in a table of the application's own database."""
 
-    def __init__(self, engine: Engine, table: Table) -> None:
+    def __init__(self, engine: Engine, codes: Table, failures: Table) -> None:
         self._engine = engine
-        self._t = table
+        self._t = codes
+        self._f = failures
 
-    def save(
-        self, slot: Slot, *, digest: str, now: int, ttl: int, cooldown: int, max_attempts: int
-    ) -> SaveResult:
-        def attempt(conn: Connection) -> SaveResult | None:
+    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SaveResult:
+        def attempt(conn: Connection) -> SaveResult:
             row = self._read(conn, slot)
             record = current(row, now)
-            decision = decide_save(record, now=now, max_attempts=max_attempts)
+            times, _ = self._read_failures(conn, slot)
+            decision = decide_save(
+                record,
+                now=now,
+                max_attempts=rules.max_attempts,
+                capped_for=cap_wait(times, now=now, rules=rules),
+            )
             if decision.refusal is not None:
                 return decision
             values = {
                 "digest": digest,
                 "state": LIVE,
                 "failures": record.failures if record else 0,
-                "expires_at": now + ttl,
-                "resend_at": now + cooldown,
-                "retain_until": max(record.retain_until if record else 0, now + ttl),
+                "expires_at": now + rules.ttl,
+                "resend_at": now + rules.cooldown,
+                "retain_until": max(record.retain_until if record else 0, now + rules.ttl),
             }
             if row is None:
                 conn.execute(
@@ -97,33 +123,36 @@ class SqlCodeStore:
                         slot=slot.id, account=slot.account, purpose=slot.purpose, **values
                     )
                 )
-                return SaveResult()
-            return SaveResult() if self._update_if_unchanged(conn, row, slot, values) else None
+            else:
+                self._update_if_unchanged(conn, row, slot, values)
+            return SaveResult()
 
         return self._run(attempt)
 
-    def spend(
-        self, slot: Slot, *, digest: str, now: int, ttl: int, max_attempts: int
-    ) -> tuple[Outcome, int]:
-        def attempt(conn: Connection) -> tuple[Outcome, int] | None:
-            row = self._read(conn, slot)
-            record = current(row, now)
-            outcome = decide_spend(record, digest=digest, now=now, max_attempts=max_attempts)
+    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SpendResult:
+        def attempt(conn: Connection) -> SpendResult:
+            times, stored = self._read_failures(conn, slot)
+            wait = cap_wait(times, now=now, rules=rules)
+            if wait > 0:
+                return SpendResult(None, 0, wait)
+            record = current(self._read(conn, slot), now)
+            outcome = decide_spend(record, digest=digest, now=now, max_attempts=rules.max_attempts)
             if record is None or outcome in (Outcome.EXPIRED, Outcome.USED_UP):
-                return outcome, 0
+                return SpendResult(outcome)
             if outcome is Outcome.OK:
-                values: dict[str, Any] = {"state": SPENT, "digest": "", "failures": 0}
-                left = 0
-            else:
-                failures = record.failures + 1
-                values = {
-                    "failures": failures,
-                    "retain_until": max(record.retain_until, now + ttl),
-                }
-                left = max_attempts - failures
-            if self._update_if_unchanged(conn, record, slot, values):
-                return outcome, left
-            return None
+                self._update_if_unchanged(
+                    conn, record, slot, {"state": SPENT, "digest": "", "failures": 0}
+                )
+                return SpendResult(outcome)
+            failures = record.failures + 1
+            self._update_if_unchanged(
+                conn,
+                record,
+                slot,
+                {"failures": failures, "retain_until": max(record.retain_until, now + rules.ttl)},
+            )
+            self._write_failures(conn, slot, stored, [*recent(times, now=now, rules=rules), now])
+            return SpendResult(outcome, rules.max_attempts - failures)
 
         return self._run(attempt)
 
@@ -143,7 +172,7 @@ class SqlCodeStore:
             # Rows past retention are dead weight; this account's are swept here.
             conn.execute(t.delete().where(t.c.account == account, t.c.retain_until <= now))
             live = (t.c.account == account) & (t.c.state == LIVE)
-            return conn.execute(update(t).where(live).values(state=VOID, digest="")).rowcount
+            return int(conn.execute(update(t).where(live).values(state=VOID, digest="")).rowcount)
 
         return self._run(attempt)
 
@@ -156,23 +185,46 @@ class SqlCodeStore:
         row = conn.execute(select(*columns, t.c.retain_until).where(t.c.slot == slot.id)).first()
         return None if row is None else Record(*row)
 
+    def _read_failures(self, conn: Connection, slot: Slot) -> tuple[list[int], str | None]:
+        f = self._f
+        stored = conn.execute(
+            select(f.c.times).where(f.c.account == slot.account, f.c.purpose == slot.purpose)
+        ).scalar_one_or_none()
+        times = [int(t) for t in stored.split(",") if t] if stored else []
+        return times, stored
+
+    def _write_failures(
+        self, conn: Connection, slot: Slot, stored: str | None, times: list[int]
+    ) -> None:
+        f = self._f
+        joined = ",".join(str(t) for t in times)
+        if stored is None:
+            conn.execute(
+                f.insert().values(account=slot.account, purpose=slot.purpose, times=joined)
+            )
+            return
+        where = (
+            (f.c.account == slot.account) & (f.c.purpose == slot.purpose) & (f.c.times == stored)
+        )
+        if conn.execute(update(f).where(where).values(times=joined)).rowcount != 1:
+            raise _LostRace
+
     def _update_if_unchanged(
         self, conn: Connection, seen: Record, slot: Slot, values: dict[str, Any]
-    ) -> bool:
+    ) -> None:
         t = self._t
         unchanged = [getattr(t.c, name) == getattr(seen, name) for name in Record.__annotations__]
         statement = update(t).where(t.c.slot == slot.id, *unchanged).values(**values)
-        return conn.execute(statement).rowcount == 1
+        if conn.execute(statement).rowcount != 1:
+            raise _LostRace
 
-    def _run(self, attempt: Callable[[Connection], T | None]) -> T:
+    def _run(self, attempt: Callable[[Connection], T]) -> T:
         for _ in range(_MAX_ROUNDS):
             try:
                 with self._engine.begin() as conn:
-                    result = attempt(conn)
-            except IntegrityError:
-                continue  # another writer inserted the slot first: decide again
+                    return attempt(conn)
+            except (_LostRace, IntegrityError):
+                continue  # another writer got there first: roll back, decide again
             except (OperationalError, InterfaceError) as exc:
                 raise StoreUnavailable(f"database error: {type(exc.orig).__name__}") from exc
-            if result is not None:
-                return result
         raise StoreUnavailable("slot contention did not settle")
