@@ -85,7 +85,9 @@ def database_uri(
         missing("TEST_DATABASE_URL is not set: PostgreSQL app tests need it")
     engine = create_engine(scoped)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE accounts, verification_codes, verification_failures RESTART IDENTITY"))
+        conn.execute(
+            text("TRUNCATE accounts, verification_codes, verification_failures RESTART IDENTITY")
+        )
     engine.dispose()
     yield scoped
 

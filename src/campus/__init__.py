@@ -10,7 +10,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from campus import auth, cli, codes, config, errors, i18n
+from campus import auth, cli, codes, config, errors, i18n, limits
 from campus.extensions import csrf, db, mail, migrate
 from campus.mail.outbox import DirectOutbox
 
@@ -42,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     auth.init_app(app)
     codes.init_app(app)
+    limits.init_app(app)
     app.extensions["campus.outbox"] = DirectOutbox()
 
     from campus.cms import bp as cms_bp

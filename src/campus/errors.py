@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from flask import Flask, Response, render_template
 from flask_babel import gettext as _
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -95,7 +99,22 @@ def register(app: Flask) -> None:
             )
         return too_many(error.retry_after, message)
 
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded) -> Response:
+        from campus.limits import retry_after
+
+        wait = retry_after()
+        if wait > 120:
+            message = _(
+                "Too many requests. Try again in %(minutes)d minutes.", minutes=math.ceil(wait / 60)
+            )
+        else:
+            message = _("Too many requests. Try again in %(seconds)d seconds.", seconds=wait)
+        return too_many(wait, str(message))
+
     @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(StorageError)
+    @app.errorhandler(RedisError)
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def backend_down(error: Exception) -> Response | tuple[str, int]:

@@ -12,6 +12,7 @@ from campus.auth import current_account, sign_in, sign_out, staff_required
 from campus.cms import bp
 from campus.cms.forms import EmailCaptchaForm, LoginForm, ResetEmailForm
 from campus.errors import BadInput
+from campus.limits import code_sending
 from campus.responses import ok
 
 
@@ -52,6 +53,7 @@ def resetemail() -> str:
 
 
 @bp.post("/email_captcha")
+@code_sending
 @staff_required
 def email_captcha() -> Response:
     form = EmailCaptchaForm().validated()

@@ -1,0 +1,168 @@
+"""Request-rate limits (Flask-Limiter) and the engine's limits, as a client meets them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.app_fixtures import Api, add_staff, latest_code, letters
+from tests.clock import FakeClock
+
+
+@pytest.fixture
+def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
+    """Limits do not depend on the database; one is enough here."""
+    path = tmp_path / "campus.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def build(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    """An app whose limits are stored in memory, or in Redis through REDIS_URL."""
+
+    def make(**extra: Any) -> Flask:
+        if request.param == "redis":
+            extra["REDIS_URL"] = request.getfixturevalue("redis_url")
+        return make_app(**extra)
+
+    return make
+
+
+def client(app: Flask, email: str, ip: str = "192.0.2.1") -> Api:
+    api = Api(app.test_client())
+    api.client.environ_base["REMOTE_ADDR"] = ip
+    api.login(add_staff(app, email))
+    return api
+
+
+def ask(api: Api, email: str, **headers: str) -> Any:
+    return api.post("/cms/email_captcha", {"email": email}, headers=headers)
+
+
+def assert_limited(response: Any) -> int:
+    assert response.status_code == 429, response.get_json()
+    wait = int(response.headers["Retry-After"])
+    assert wait > 0
+    assert response.get_json()["data"]["retry_after"] == wait
+    return wait
+
+
+def test_codes_per_address_share_one_budget_whatever_the_case_or_idn(
+    build: Callable[..., Flask], clock: FakeClock
+) -> None:
+    app = build(EMAILCODE_LIMIT_PER_ADDRESS="3/hour")
+    api = client(app, "staff@example.com")
+    spellings = ["User@Bücher.example", "user@bücher.example", "USER@xn--bcher-kva.example"]
+    for spelling in spellings:
+        assert ask(api, spelling).status_code == 200
+        clock.advance(app.config["EMAILCODE_RESEND_COOLDOWN"])
+    wait = assert_limited(ask(api, "user@BÜCHER.example"))
+    assert wait > 3000  # an hour's window, not a cooldown
+    assert len(letters(app)) == 3
+    assert ask(api, "other@bücher.example").status_code == 200
+
+
+def test_refused_sends_do_not_spend_the_address_budget(
+    build: Callable[..., Flask], clock: FakeClock
+) -> None:
+    app = build(EMAILCODE_LIMIT_PER_ADDRESS="2/hour")
+    api = client(app, "staff@example.com")
+    assert ask(api, "a@example.com").status_code == 200
+    assert ask(api, "a@example.com").status_code == 429  # cooldown: nothing sent, nothing spent
+    clock.advance(60)
+    assert ask(api, "a@example.com").status_code == 200
+    clock.advance(60)
+    assert_limited(ask(api, "a@example.com"))
+
+
+def test_codes_per_client_address(build: Callable[..., Flask]) -> None:
+    app = build(EMAILCODE_LIMIT_PER_IP="3/hour")
+    api = client(app, "staff@example.com", ip="192.0.2.1")
+    for n in range(3):
+        assert ask(api, f"n{n}@example.com").status_code == 200
+    assert_limited(ask(api, "n3@example.com"))
+    # A forged X-Forwarded-For changes nothing without trusted proxy hops.
+    assert_limited(ask(api, "n4@example.com", **{"X-Forwarded-For": "198.51.100.7"}))
+    other = client(app, "other@example.com", ip="192.0.2.2")
+    assert ask(other, "n5@example.com").status_code == 200
+
+
+def test_forwarded_for_counts_only_with_trusted_hops(build: Callable[..., Flask]) -> None:
+    app = build(EMAILCODE_LIMIT_PER_IP="2/hour", PROXY_FIX_X_FOR=1)
+    api = client(app, "staff@example.com", ip="10.0.0.1")  # the proxy
+    first = {"X-Forwarded-For": "198.51.100.1"}
+    assert ask(api, "a@example.com", **first).status_code == 200
+    assert ask(api, "b@example.com", **first).status_code == 200
+    assert_limited(ask(api, "c@example.com", **first))
+    assert ask(api, "d@example.com", **{"X-Forwarded-For": "198.51.100.2"}).status_code == 200
+
+
+def test_codes_per_account(build: Callable[..., Flask]) -> None:
+    app = build(EMAILCODE_LIMIT_PER_ACCOUNT="2/hour")
+    api = client(app, "staff@example.com", ip="192.0.2.1")
+    assert ask(api, "a@example.com").status_code == 200
+    assert ask(api, "b@example.com").status_code == 200
+    api.client.environ_base["REMOTE_ADDR"] = "192.0.2.99"  # moving elsewhere does not help
+    assert_limited(ask(api, "c@example.com"))
+    other = client(app, "other@example.com", ip="192.0.2.1")
+    assert ask(other, "d@example.com").status_code == 200
+
+
+def test_global_ceiling_on_codes_sent(build: Callable[..., Flask]) -> None:
+    app = build(EMAILCODE_LIMIT_GLOBAL="3/day")
+    for n in range(3):
+        api = client(app, f"staff{n}@example.com", ip=f"192.0.2.{n + 1}")
+        assert ask(api, f"to{n}@example.com").status_code == 200
+    late = client(app, "late@example.com", ip="192.0.2.50")
+    assert_limited(ask(late, "to9@example.com"))
+    assert len(letters(app)) == 3
+
+
+def burn_the_failure_cap(app: Flask, api: Api, clock: FakeClock) -> None:
+    """Spend every wrong try the cap allows, five per code, on fresh addresses."""
+    cap, per_code = app.config["EMAILCODE_FAILURE_CAP"], app.config["EMAILCODE_MAX_ATTEMPTS"]
+    for n in range(cap // per_code):
+        address = f"victim{n}@example.com"
+        assert ask(api, address).status_code == 200
+        code = latest_code(app, address)
+        wrong = ("B" if code[0] != "B" else "C") + code[1:]
+        for _ in range(per_code):
+            response = api.post("/cms/resetemail", {"email": address, "captcha": wrong})
+            assert response.status_code == 400
+        clock.advance(1)
+
+
+def test_disabling_rate_limits_keeps_cooldown_attempts_and_failure_cap(
+    make_app: Callable[..., Flask], clock: FakeClock
+) -> None:
+    app = make_app(RATELIMIT_ENABLED=False, EMAILCODE_LIMIT_PER_ADDRESS="1/hour")
+    api = client(app, "staff@example.com")
+    assert ask(api, "a@example.com").status_code == 200
+    assert_limited(ask(api, "a@example.com"))  # the cooldown stays
+    clock.advance(60)
+    assert ask(api, "a@example.com").status_code == 200  # the request limit is off
+    burn_the_failure_cap(app, api, clock)
+    # Twenty wrong codes in a day: no more checks and no more codes for this purpose.
+    ask(api, "last@example.com")
+    wait = assert_limited(
+        api.post("/cms/resetemail", {"email": "a@example.com", "captcha": "ABCDEF"})
+    )
+    assert wait > app.config["EMAILCODE_FAILURE_WINDOW"] - 120
+    assert_limited(ask(api, "fresh@example.com"))
+
+
+def test_limited_requests_are_not_500_when_limits_live_in_a_dead_redis(
+    make_app: Callable[..., Flask],
+) -> None:
+    from tests.services import free_port
+
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    api = client(app, "staff@example.com")
+    response = ask(api, "a@example.com")
+    assert response.status_code == 503
