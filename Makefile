@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard src/campus/translations/*/LC_MESSAGES/messages.po))
 export FLASK_APP := campus
 
-.PHONY: run test lint typecheck translations clean
+.PHONY: run test lint typecheck translations messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
 
 translations: $(CATALOGS)
+
+# After changing user-facing text: extract it and merge it into the catalogs.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o $(VENV)/messages.pot .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d src/campus/translations --no-fuzzy-matching -w 100
 
 run: $(VENV)/.installed translations
 	FLASK_DEBUG=1 $(BIN)/flask db upgrade

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from campus import clock
 from campus.errors import Forbidden, Unauthorized
 from campus.extensions import db, login_manager
 from campus.models import Account
+from campus.passwords import check_password
 from campus.responses import wants_json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +44,7 @@ def sign_in(account: Account) -> None:
     """Log in with a brand-new session, so nothing planted before login survives it."""
     session.clear()
     login_user(account)
-    session["auth_at"] = int(time.time())
+    session["auth_at"] = int(clock.now())
 
 
 def renew_session(account: Account) -> None:
@@ -51,7 +52,29 @@ def renew_session(account: Account) -> None:
     auth_at = session.get("auth_at")
     session.clear()
     login_user(account)
-    session["auth_at"] = auth_at if auth_at is not None else int(time.time())
+    session["auth_at"] = auth_at if auth_at is not None else int(clock.now())
+
+
+def confirm_password(account: Account, password: str) -> bool:
+    """Re-authenticate: a right password makes the login recent again."""
+    if not check_password(account.password_hash, password):
+        return False
+    session["auth_at"] = int(clock.now())
+    return True
+
+
+def recent_login_required(view: F) -> F:
+    """Sensitive actions need a login (or a password check) within REAUTH_MAX_AGE."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        auth_at = session.get("auth_at")
+        max_age = int(current_app.config["REAUTH_MAX_AGE"])
+        if not isinstance(auth_at, int) or clock.now() - auth_at > max_age:
+            raise Unauthorized(_("Please enter your password again to continue."), reauth=True)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
 
 
 def sign_out() -> None:
@@ -63,6 +86,18 @@ def _unauthorized() -> Response:
     if wants_json():
         raise Unauthorized(_("Please log in first."))
     return redirect(url_for("cms.login", next=request.full_path.rstrip("?")))
+
+
+def account_required(view: F) -> F:
+    """Logged in, as anyone: 401 (or the login page) when anonymous."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
 
 
 def staff_required(view: F) -> F:

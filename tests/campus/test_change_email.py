@@ -318,3 +318,30 @@ def test_json_that_is_not_an_object_is_bad_input(app: Flask, logged_in: Api, bod
     )
     assert response.status_code == 400
     assert letters(app) == []
+
+
+def test_stale_login_must_confirm_the_password(
+    app: Flask, logged_in: Api, staff: Staff, clock: FakeClock
+) -> None:
+    clock.advance(app.config["REAUTH_MAX_AGE"] + 1)
+    for response in (ask(logged_in), confirm(logged_in, "ABCDEF")):
+        assert response.status_code == 401
+        assert response.get_json()["data"]["reauth"] is True
+    assert letters(app) == []
+    wrong = logged_in.post("/reauth", {"password": "not the password"})
+    assert wrong.status_code == 400
+    assert ask(logged_in).status_code == 401
+    assert logged_in.post("/reauth", {"password": staff.password}).status_code == 200
+    assert ask(logged_in).status_code == 200
+    assert confirm(logged_in, latest_code(app, NEW)).status_code == 200
+
+
+def test_a_login_within_the_window_needs_no_password(
+    app: Flask, logged_in: Api, clock: FakeClock
+) -> None:
+    clock.advance(app.config["REAUTH_MAX_AGE"] - 5)
+    assert ask(logged_in).status_code == 200
+
+
+def test_reauth_needs_a_login(api: Api) -> None:
+    assert api.post("/reauth", {"password": "whatever"}).status_code == 401

@@ -8,7 +8,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from campus import accounts, email_change
-from campus.auth import current_account, sign_in, sign_out, staff_required
+from campus.auth import (
+    current_account,
+    recent_login_required,
+    sign_in,
+    sign_out,
+    staff_required,
+)
 from campus.cms import bp
 from campus.cms.forms import EmailCaptchaForm, LoginForm, ResetEmailForm
 from campus.errors import BadInput
@@ -55,6 +61,7 @@ def resetemail() -> str:
 @bp.post("/email_captcha")
 @code_sending
 @staff_required
+@recent_login_required
 def email_captcha() -> Response:
     form = EmailCaptchaForm().validated()
     sent = email_change.request_change(current_account(), form.email.data)
@@ -68,6 +75,7 @@ def email_captcha() -> Response:
 
 @bp.post("/resetemail")
 @staff_required
+@recent_login_required
 def resetemail_post() -> Response:
     form = ResetEmailForm().validated()
     address = email_change.confirm_change(

@@ -1,23 +1,45 @@
-"""Site-wide routes: the front page and the health check."""
+"""Site-wide routes: the front page, re-authentication and the health check."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import text
 from werkzeug.wrappers import Response
+from wtforms import PasswordField
+from wtforms.validators import InputRequired
 
+from campus.auth import account_required, confirm_password, current_account
 from campus.codes import verifier
+from campus.errors import BadInput
 from campus.extensions import db
-from campus.responses import envelope
+from campus.forms import ApiForm
+from campus.limits import limiter
+from campus.responses import envelope, ok
 from verification import StoreUnavailable
 
 bp = Blueprint("main", __name__)
 
 
+class ReauthForm(ApiForm):
+    password = PasswordField(validators=[InputRequired()])
+
+
 @bp.get("/")
 def home() -> Response:
     return redirect(url_for("cms.index"))
+
+
+@bp.post("/reauth")
+@account_required
+@limiter.limit("10/hour", key_func=lambda: str(current_user.get_id()).partition(":")[0])
+def reauth() -> Response:
+    """Confirm the password of the logged-in account, for actions that need a recent login."""
+    form = ReauthForm().validated()
+    if not confirm_password(current_account(), form.password.data):
+        raise BadInput(_("Wrong password."), field="password")
+    return ok(_("Thank you. Continuing."))
 
 
 @bp.get("/healthz")

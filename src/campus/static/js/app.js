@@ -26,6 +26,48 @@
     });
   }
 
+  // A sensitive action may answer 401 with data.reauth: ask for the password in
+  // place, then send the same request again, so nothing typed is lost.
+  function send(url, fields) {
+    return api(url, fields).then(function (envelope) {
+      if (envelope.code === 401 && envelope.data && envelope.data.reauth) {
+        return reauthenticate().then(function (confirmed) {
+          return confirmed ? send(url, fields) : envelope;
+        });
+      }
+      return envelope;
+    });
+  }
+
+  function reauthenticate() {
+    var dialog = document.getElementById("reauth");
+    if (!dialog) { return Promise.resolve(false); }
+    var form = dialog.querySelector("form");
+    var input = form.querySelector('[name="password"]');
+    return new Promise(function (resolve) {
+      var settled = false;
+      function finish(confirmed) {
+        if (settled) { return; }
+        settled = true;
+        form.onsubmit = null;
+        dialog.onclose = null;
+        input.value = "";
+        if (dialog.open) { dialog.close(); }
+        resolve(confirmed);
+      }
+      form.onsubmit = function (event) {
+        event.preventDefault();
+        api(dialog.getAttribute("data-url"), { password: input.value }).then(function (envelope) {
+          if (envelope.code === 200) { finish(true); } else { show(form, envelope); }
+        });
+      };
+      dialog.onclose = function () { finish(false); };
+      clearErrors(form);
+      dialog.showModal();
+      input.focus();
+    });
+  }
+
   function fieldsOf(form) {
     var fields = {};
     new FormData(form).forEach(function (value, name) { fields[name] = value; });
@@ -97,7 +139,7 @@
       button.disabled = true;
       var fields = {};
       fields[input.name] = input.value;
-      api(button.getAttribute("data-url"), fields).then(function (envelope) {
+      send(button.getAttribute("data-url"), fields).then(function (envelope) {
         show(form, envelope);
         var wait = envelope.data && (envelope.data.resend_after || envelope.data.retry_after);
         if (wait) { clock.start(wait); } else { button.disabled = false; }
@@ -110,7 +152,7 @@
       event.preventDefault();
       var submit = form.querySelector('[type="submit"]');
       if (submit) { submit.disabled = true; }
-      api(form.getAttribute("action"), fieldsOf(form)).then(function (envelope) {
+      send(form.getAttribute("action"), fieldsOf(form)).then(function (envelope) {
         if (submit) { submit.disabled = false; }
         if (envelope.code === 200 && envelope.data && envelope.data.next) {
           window.location.assign(envelope.data.next);
