@@ -27,12 +27,27 @@ def authenticate(email: str, password: str) -> Account | None:
     return account if check_password(stored, password) else None
 
 
-def create_account(email: str, password: str, role: Role = Role.STAFF) -> Account:
-    address = parse_address(email)
+def change_password(account: Account, password: str) -> None:
+    """Set a new password; every session and every outstanding code of the account ends."""
+    check_new_password(account.email, password)
+    from campus.codes import verifier
+
+    verifier().revoke_account(account.verification_account)
+    account.password_hash = hash_password(password)
+    account.end_all_sessions()
+    db.session.commit()
+
+
+def check_new_password(email: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
-    if password.lower() == address.key:
+    if password.lower() == email.lower():
         raise AccountError("the password may not be the email address")
+
+
+def create_account(email: str, password: str, role: Role = Role.STAFF) -> Account:
+    address = parse_address(email)
+    check_new_password(address.value, password)
     if find_by_email(address.key) is not None:
         raise AccountError(f"an account with {address.value} already exists")
     account = Account(email=address.value, password_hash=hash_password(password), role=role)

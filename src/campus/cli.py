@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from campus.accounts import AccountError, create_account
+from campus.accounts import AccountError, change_password, create_account, find_by_email
 from campus.addresses import BadAddress
 from campus.extensions import db
 from campus.models import Account, Role
@@ -27,6 +27,21 @@ def create(email: str, password: str) -> None:
     except (AccountError, BadAddress) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Created staff account {account.id}: {account.email}")
+
+
+@user.command("password")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def password(email: str, password: str) -> None:
+    """Set an account's password; its sessions and outstanding codes end."""
+    account = find_by_email(email)
+    if account is None:
+        raise click.ClickException(f"no account has the address {email}")
+    try:
+        change_password(account, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Password changed for account {account.id}; its sessions were logged out.")
 
 
 @user.command("bootstrap")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
+from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from campus import codes
-from campus.addresses import Address, BadAddress, parse_address
+from campus.addresses import Address, BadAddress, mask, parse_address
 from campus.auth import renew_session
 from campus.errors import BadInput
 from campus.extensions import db
+from campus.mail.messages import MailRequest
+from campus.mail.outbox import MailUnavailable, outbox
 from campus.models import Account, utcnow
 from verification import Outcome, Verdict
+
+log = logging.getLogger(__name__)
 
 
 def request_change(account: Account, typed_email: object, *, field: str = "email") -> codes.Sent:
@@ -36,6 +44,7 @@ def confirm_change(
     # Revoking first leaves the safe side on any failure below: at worst the
     # person asks for a new code, never is a stale code left valid.
     codes.verifier().revoke_account(account.verification_account)
+    old_address = account.email
     account.email = address.value
     account.email_changed_at = utcnow()
     account.end_all_sessions()
@@ -46,7 +55,26 @@ def confirm_change(
         db.session.rollback()
         raise BadInput(_("That address belongs to another account."), field=email_field) from exc
     renew_session(account)
+    _tell_the_old_address(old_address, address, account.email_changed_at)
     return address
+
+
+def _tell_the_old_address(old: str, new: Address, when: datetime) -> None:
+    """The old address hears of the change: the one warning a hijacked account gets."""
+    request = MailRequest(
+        kind="email_changed_notice",
+        to=old,
+        locale=str(get_locale() or "zh"),
+        context={
+            "new_address": mask(new.value),
+            "changed_at": format_datetime(when, "yyyy-MM-dd HH:mm") + " UTC",
+        },
+    )
+    try:
+        outbox().send(request)
+    except MailUnavailable:
+        # The change stands either way; the failure is logged with its cause.
+        log.exception("notice of email change not sent")
 
 
 def refusal_message(verdict: Verdict) -> str:

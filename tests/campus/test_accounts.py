@@ -143,3 +143,23 @@ def test_members_get_403_in_the_cms(app: Flask) -> None:
     page = api.client.get("/cms/resetemail")
     assert page.status_code == 403
     assert page.mimetype == "text/html"
+
+
+def test_password_change_ends_sessions_and_voids_codes(app: Flask, staff: Staff) -> None:
+    from tests.app_fixtures import latest_code
+
+    api = Api(app.test_client())
+    api.login(staff)
+    assert api.post("/cms/email_captcha", {"email": "new@example.com"}).status_code == 200
+    code = latest_code(app, "new@example.com")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["user", "password", staff.email, "--password", "a new passphrase"])
+    assert result.exit_code == 0, result.output
+    # This session ended with the password change.
+    assert api.client.get("/cms/").status_code == 302
+    again = Api(app.test_client())
+    again.login(Staff(staff.id, staff.email, "a new passphrase"))
+    response = again.post("/cms/resetemail", {"email": "new@example.com", "captcha": code})
+    assert response.status_code == 400  # the outstanding code is void
+    old = Api(app.test_client()).post("/cms/login", {"email": staff.email, "password": PASSWORD})
+    assert old.status_code == 400

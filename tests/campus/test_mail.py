@@ -78,3 +78,35 @@ def test_dev_mailbox_page_shows_the_code(app: Flask, staff: Staff) -> None:
     page = api.client.get("/dev/mailbox").get_data(as_text=True)
     assert code_in(letters(app)[0]) in page
     assert NEW in page
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_old_address_is_told_of_the_change(app: Flask, staff: Staff, language: str) -> None:
+    from campus.addresses import mask
+
+    api = Api(app.test_client(), language)
+    api.login(staff)
+    api.post("/cms/email_captcha", {"email": NEW})
+    code = code_in(letters(app)[0])
+    assert api.post("/cms/resetemail", {"email": NEW, "captcha": code}).status_code == 200
+    notices = [letter for letter in letters(app) if letter.to == staff.email]
+    assert len(notices) == 1
+    notice = notices[0]
+    assert mask(NEW) in notice.text and mask(NEW) in notice.html
+    assert NEW not in notice.text + notice.html  # partly masked, never whole
+    with app.app_context():
+        from campus.extensions import db
+        from campus.models import Account
+
+        account = db.session.get(Account, staff.id)
+        assert account is not None and account.email_changed_at is not None
+        stamp = account.email_changed_at.strftime("%Y-%m-%d %H:%M")
+    assert stamp in notice.text
+    assert cjk(notice.text) is (language != "en")
+    with app.test_request_context(), force_locale("en" if language == "en" else "zh"):
+        assert notice.subject == _("Your Campus Forum email address was changed")
+    assert notice.subject != _subject_of_codes(app)
+
+
+def _subject_of_codes(app: Flask) -> str:
+    return next(letter.subject for letter in letters(app) if letter.to == NEW)

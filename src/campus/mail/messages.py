@@ -33,7 +33,10 @@ class MailRequest:
 
 def _subjects() -> dict[str, str]:
     # Fixed templates only: nothing a user typed ever reaches a header.
-    return {"change_email_code": _("Campus forum email verification code")}
+    return {
+        "change_email_code": _("Campus forum email verification code"),
+        "email_changed_notice": _("Your Campus Forum email address was changed"),
+    }
 
 
 def render(request: MailRequest) -> EmailMultiAlternatives:
