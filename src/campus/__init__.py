@@ -10,7 +10,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from campus import auth, cli, codes, config, errors, i18n, limits
+from campus import auth, cli, codes, config, errors, headers, i18n, limits
 from campus.extensions import csrf, db, mail, migrate
 from campus.mail.outbox import DirectOutbox
 
@@ -57,5 +57,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.jinja_env.globals["dev_mailbox"] = True
 
     errors.register(app)
+    headers.init_app(app, is_development=is_development)
     cli.init_app(app)
     return app

@@ -19,6 +19,8 @@ NEW = "moved@example.com"
 def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, staff: Staff) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 740})
     page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     page.goto(f"{live_server.url}/cms/resetemail")
     expect(page).to_have_url(re.compile(r"/cms/login\?next="))
 
@@ -68,6 +70,8 @@ def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, st
     expect(page.locator("#account-email")).to_have_text(NEW)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-after-change.png"), full_page=True)
+    # The Content-Security-Policy blocked nothing the pages needed.
+    assert not [text for text in console if "Content Security Policy" in text]
     context.close()
 
 
