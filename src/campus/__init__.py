@@ -10,7 +10,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from campus import auth, cli, codes, config, errors, headers, i18n, limits
+from campus import auth, cli, codes, config, errors, events, headers, i18n, limits
 from campus.extensions import csrf, db, mail, migrate
 from campus.mail.outbox import DirectOutbox
 
@@ -35,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.setdefault("MAIL_BACKEND", "campus.mail.mailbox.MailboxEmailBackend")
 
+    events.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)

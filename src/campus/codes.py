@@ -10,11 +10,12 @@ from flask import Flask, current_app
 from flask_babel import get_locale
 
 from campus.addresses import Address
+from campus.events import event
 from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.models import verification_codes, verification_failures
-from verification import Policy, Verdict, Verifier
+from verification import IssueRefused, Policy, TooManyFailures, Verdict, Verifier
 from verification.stores.base import CodeStore
 from verification.stores.redis import RedisCodeStore
 from verification.stores.sql import SqlCodeStore
@@ -61,7 +62,19 @@ def verifier() -> Verifier:
 def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
     """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
     engine = verifier()
-    issued = engine.issue(purpose, account, address.key)
+    try:
+        issued = engine.issue(purpose, account, address.key)
+    except IssueRefused as refused:
+        reason = "failure_cap" if isinstance(refused, TooManyFailures) else "cooldown"
+        event(
+            "code.limited",
+            account=account,
+            address=address.value,
+            purpose=purpose,
+            limit=reason,
+            retry_after=refused.retry_after,
+        )
+        raise
     request = MailRequest(
         kind=f"{purpose}_code",
         to=address.value,
@@ -73,9 +86,33 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
     except Exception:
         # Whatever went wrong, an undelivered code must not stay valid.
         engine.withdraw(issued)
+        event("code.withdrawn", account=account, address=address.value, purpose=purpose)
         raise
+    event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
     return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
 
 
 def check_code(purpose: Purpose, account: str, address: Address, code: str) -> Verdict:
-    return verifier().verify(purpose, account, address.key, code)
+    """Verify and spend a typed code, and log the outcome."""
+    try:
+        verdict = verifier().verify(purpose, account, address.key, code)
+    except TooManyFailures as capped:
+        event(
+            "code.limited",
+            account=account,
+            address=address.value,
+            purpose=purpose,
+            limit="failure_cap",
+            retry_after=capped.retry_after,
+        )
+        raise
+    name = "code.verified" if verdict.is_ok else "code.refused"
+    event(
+        name,
+        account=account,
+        address=address.value,
+        purpose=purpose,
+        outcome=verdict.outcome.value,
+        attempts_left=verdict.attempts_left,
+    )
+    return verdict

@@ -14,6 +14,7 @@ from campus import codes
 from campus.addresses import Address, BadAddress, mask, parse_address
 from campus.auth import renew_session
 from campus.errors import BadInput
+from campus.events import event
 from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
@@ -55,6 +56,12 @@ def confirm_change(
         db.session.rollback()
         raise BadInput(_("That address belongs to another account."), field=email_field) from exc
     renew_session(account)
+    event(
+        "email.changed",
+        account=account.verification_account,
+        address=address.value,
+        old_address=mask(old_address),
+    )
     _tell_the_old_address(old_address, address, account.email_changed_at)
     return address
 

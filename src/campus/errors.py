@@ -104,6 +104,20 @@ def register(app: Flask) -> None:
         from campus.limits import retry_after
 
         wait = retry_after()
+        from flask_login import current_user
+
+        from campus.events import event
+        from campus.limits import requested_address
+
+        address = requested_address()
+        event(
+            "code.limited",
+            account=current_user.verification_account if current_user.is_authenticated else None,
+            address=address.value if address else None,
+            limit=str(error.limit.limit),
+            scope=error.limit.scope if isinstance(error.limit.scope, str) else None,
+            retry_after=wait,
+        )
         if wait > 120:
             message = _(
                 "Too many requests. Try again in %(minutes)d minutes.", minutes=math.ceil(wait / 60)
