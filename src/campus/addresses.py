@@ -35,6 +35,10 @@ def parse_address(text: object) -> Address:
         raise BadAddress("empty")
     if any(ch in text for ch in "\r\n\x00"):
         raise BadAddress("line break")
+    if "=?" in text:
+        # RFC 2047 forbids encoded words in an address; a lax mail client could
+        # still decode one into a different address on display.
+        raise BadAddress("encoded word")
     try:
         result = validate_email(
             text.strip(),

@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USE_TLS": False,
     "MAIL_USE_SSL": False,
     "MAIL_TIMEOUT": 10,
-    "MAIL_DEFAULT_SENDER": "Campus Forum <no-reply@campus.invalid>",
+    "MAIL_DEFAULT_SENDER": "Campus Forum <no-reply@campus.example>",
     "EMAILCODE_TTL": 600,
     "EMAILCODE_LENGTH": 6,
     "EMAILCODE_MAX_ATTEMPTS": 5,
@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "BABEL_DEFAULT_LOCALE": "zh",
+    # Every field here is a short string; a larger body is an attack or a mistake.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_PARTS": 100,
     "LANGUAGES": ("zh", "en"),
 }
 
@@ -119,6 +122,26 @@ def development_secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+def check_sender(sender: str) -> None:
+    """``Name <address>`` or a bare address, ASCII, on one line: it becomes a header."""
+    from email.utils import parseaddr
+
+    from email_validator import EmailNotValidError, validate_email
+
+    name, address = parseaddr(sender)
+    if not sender.isascii() or any(ch in sender for ch in "\r\n\x00") or not address:
+        raise ConfigError("MAIL_DEFAULT_SENDER must be one ASCII line: Name <address>")
+    try:
+        # The operator's own domain may be a private one (.invalid, .test).
+        validate_email(
+            address, check_deliverability=False, globally_deliverable=False, allow_smtputf8=False
+        )
+    except EmailNotValidError as exc:
+        raise ConfigError(f"MAIL_DEFAULT_SENDER has no valid address: {exc}") from exc
+    if any(ch in name for ch in '<>@,;"'):
+        raise ConfigError("MAIL_DEFAULT_SENDER's display name must be plain text")
+
+
 def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool) -> None:
     """Fill derived settings and refuse to start with a dangerous configuration."""
     if not config.get("SECRET_KEY"):
@@ -133,4 +156,5 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
     if not config.get("MAIL_SERVER") and not is_development:
         raise ConfigError("MAIL_SERVER is required outside development")
     config["SESSION_COOKIE_SECURE"] = not is_development
+    check_sender(str(config.get("MAIL_DEFAULT_SENDER") or ""))
     config.setdefault("MAILBOX_DIR", str(instance_path / "mailbox"))

@@ -53,4 +53,21 @@ def render(request: MailRequest) -> EmailMultiAlternatives:
         to=[recipient],
     )
     message.attach_alternative(html, "text/html")
+    _check_headers(message)
     return message
+
+
+def _check_headers(message: EmailMultiAlternatives) -> None:
+    """Refuse a message whose headers could carry a line break.
+
+    The email package's folding had injection bugs (CVE-2024-6923, unfixed in
+    older Pythons), so safety must not depend on it: every header value here is
+    a fixed template or a validated ASCII address, and this makes sure.
+    """
+    built = message.message()
+    for name, value in built.items():
+        text = str(value)
+        if any(ch in text for ch in "\r\n\x00") and name.lower() != "subject":
+            raise ValueError(f"header {name} holds a line break")
+    if len(message.recipients()) != 1:
+        raise ValueError("a message goes to exactly one recipient")

@@ -1,0 +1,199 @@
+"""Arbitrary and hostile input against every endpoint (hypothesis).
+
+No 500, never an HTML error page from a JSON endpoint, and mail goes only to
+one validated address with only the headers the templates set, whatever is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
+
+from campus import create_app
+from campus.addresses import parse_address
+from tests.app_fixtures import Api, add_staff, base_config
+from tests.smtp_server import Inbox, smtp_server
+
+JSON_POSTS = ["/cms/login", "/cms/logout", "/cms/email_captcha", "/cms/resetemail", "/reauth"]
+PAGES = [
+    "/cms/login",
+    "/cms/",
+    "/cms/resetemail",
+    "/healthz",
+    "/dev/mailbox",
+    "/",
+    "/cms/email_captcha",
+]
+FIELDS = ["email", "captcha", "password", "code", "csrf_token", "next"]
+HEADERS_SENT = {"content-type", "mime-version", "subject", "from", "to", "date", "message-id"}
+
+INJECTIONS = [
+    "victim@example.com\r\nBcc: evil@example.com",
+    "victim@example.com\nBcc: evil@example.com",
+    "victim@example.com\rBcc: evil@example.com",
+    "victim@example.com%0d%0aBcc: evil@example.com",
+    "victim@example.com\u2028Bcc: evil@example.com",
+    "=?utf-8?q?evil=40example.com?= <victim@example.com>",
+    "=?utf-8?b?ZXZpbEBleGFtcGxlLmNvbQ==?=@example.com",
+    '"evil@example.com"@example.com',
+    '"victim\r\nBcc: evil"@example.com',
+    "victim@example.com, evil@example.com",
+    "victim@example.com;evil@example.com",
+    "Victim <victim@example.com>, evil@example.com",
+    "<evil@example.com>",
+    "victim@example.com\x00evil@example.com",
+    "victim@exаmple.com",  # Cyrillic a
+    "victim@xn--exmple-4nf.com",
+    "victim@ex\u00adample.com",  # soft hyphen
+    "victim@example.com.",
+    "victim@[127.0.0.1]",
+    "victim+tag@example.com",
+    "VICTIM@EXAMPLE.COM",
+    "a" * 300 + "@example.com",
+]
+
+text = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(INJECTIONS),
+    st.emails().map(str),
+    st.builds(lambda a, b: a + b, st.sampled_from(INJECTIONS), st.text(max_size=20)),
+    st.text(min_size=1000, max_size=5000),
+)
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELDS), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+form_pairs = st.lists(st.tuples(st.sampled_from(FIELDS), text), max_size=6)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["form", "json", "raw"]))
+    path = draw(st.sampled_from(JSON_POSTS))
+    if kind == "form":
+        return {"path": path, "data": draw(form_pairs)}
+    if kind == "json":
+        return {"path": path, "body": json.dumps(draw(json_value)), "type": "application/json"}
+    raw = draw(st.binary(max_size=2000))
+    content_type = draw(
+        st.sampled_from(
+            [
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "text/plain",
+                "multipart/form-data; boundary=x",
+            ]
+        )
+    )
+    return {"path": path, "body": raw, "type": content_type}
+
+
+@pytest.fixture(scope="module")
+def hostile(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[tuple[Flask, Api, Inbox]]:
+    """One app for every example: a real SMTP server, no request limits, no cooldown."""
+    directory = tmp_path_factory.mktemp("hostile")
+    shutil.copy(sqlite_template, directory / "campus.sqlite3")
+    with smtp_server("plain") as (port, inbox):
+        app = create_app(
+            base_config(
+                directory,
+                f"sqlite:///{directory / 'campus.sqlite3'}",
+                MAIL_SERVER="127.0.0.1",
+                MAIL_PORT=port,
+                RATELIMIT_ENABLED=False,
+                EMAILCODE_RESEND_COOLDOWN=0,
+                EMAILCODE_FAILURE_CAP=10_000,
+            )
+        )
+        api = Api(app.test_client())
+        staff = add_staff(app, "staff@example.com")
+        api.login(staff)
+        app.config["HOSTILE_STAFF"] = staff
+        yield app, api, inbox
+
+
+def check_mail(inbox: Inbox) -> None:
+    for received in inbox.received:
+        assert len(received.rcpt_tos) == 1, received.rcpt_tos
+        recipient = received.rcpt_tos[0]
+        assert parse_address(recipient).value == recipient
+        assert received.message["To"] == recipient
+        assert {name.lower() for name in received.message} <= HEADERS_SENT
+        assert len(received.message.get_all("To", [])) == 1
+        for name, value in received.message.items():
+            if name.lower() != "subject":
+                assert "\n" not in str(value) and "\r" not in str(value), (name, value)
+    inbox.received.clear()
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@given(request=requests())
+def test_json_endpoints_survive_anything(
+    hostile: tuple[Flask, Api, Inbox], request: dict[str, Any]
+) -> None:
+    app, api, inbox = hostile
+    headers = {"X-CSRFToken": api.token or ""}
+    if "data" in request:
+        form = MultiDict(request["data"])
+        response = api.client.post(request["path"], data=form, headers=headers)
+    else:
+        headers["Content-Type"] = request["type"]
+        response = api.client.post(request["path"], data=request["body"], headers=headers)
+    assert response.status_code < 500 or response.status_code == 503, response.get_data(
+        as_text=True
+    )[:300]
+    assert response.mimetype == "application/json", response.get_data(as_text=True)[:300]
+    body = response.get_json()
+    assert body["code"] == response.status_code and isinstance(body["data"], dict)
+    check_mail(inbox)
+    if request["path"] in ("/cms/logout", "/cms/login") and response.status_code == 200:
+        api.token = None  # the session ended, and its CSRF token with it
+        api.login(app.config["HOSTILE_STAFF"])  # keep probing as a logged-in user
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    path=st.sampled_from(PAGES), query=st.dictionaries(st.sampled_from(FIELDS), text, max_size=3)
+)
+def test_pages_survive_any_query(
+    hostile: tuple[Flask, Api, Inbox], path: str, query: dict[str, str]
+) -> None:
+    _, api, inbox = hostile
+    response = api.client.get(path, query_string=query)
+    assert response.status_code in (200, 302, 404, 405), response.status_code
+    response.close()
+    check_mail(inbox)
+
+
+@pytest.mark.parametrize("address", INJECTIONS)
+def test_injection_attempts_never_add_a_recipient_or_header(
+    hostile: tuple[Flask, Api, Inbox], address: str
+) -> None:
+    _, api, inbox = hostile
+    response = api.post("/cms/email_captcha", {"email": address})
+    if any(ch in address for ch in '\r\n\x00,;<>"=%\u2028'):
+        assert response.status_code == 400
+    assert response.status_code in (200, 400)
+    assert len(inbox.received) == (1 if response.status_code == 200 else 0)
+    check_mail(inbox)
+
+
+def test_a_huge_body_is_refused_with_an_envelope(hostile: tuple[Flask, Api, Inbox]) -> None:
+    _, api, _inbox = hostile
+    response = api.post("/cms/email_captcha", {"email": "x" * 100_000 + "@example.com"})
+    assert response.status_code == 413
