@@ -103,3 +103,35 @@ def test_stale_login_asks_for_the_password_in_place(
     expect(page.locator("#email")).to_have_value(NEW)
     assert any(letter.to == NEW for letter in letters(app))
     context.close()
+
+
+@pytest.mark.browser
+def test_a_limit_shows_when_to_try_again(
+    browser: Browser, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
+) -> None:
+    app.config["EMAILCODE_LIMIT_PER_ADDRESS"] = "1/hour"
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/cms/login?next=/cms/resetemail")
+    page.fill("#email", staff.email)
+    page.fill("#password", staff.password)
+    page.click("#login-submit")
+    expect(page).to_have_url(re.compile(r"^[^?]*/cms/resetemail$"))
+    page.fill("#email", NEW)
+    page.click("#get-code")
+    expect(page.locator("#get-code")).to_contain_text(re.compile(r"\d+"))
+
+    # The cooldown passes, but the address has had its one code this hour.
+    clock.advance(app.config["EMAILCODE_RESEND_COOLDOWN"])
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.fill("#email", NEW)
+    page.click("#get-code")
+    expect(
+        page.locator('[data-error-for="email"], .form-message').filter(has_text="minutes")
+    ).to_have_count(1)
+    button = page.locator("#get-code")
+    expect(button).to_be_disabled()
+    seconds = int(re.findall(r"\d+", button.inner_text())[0])
+    assert seconds > app.config["EMAILCODE_RESEND_COOLDOWN"]  # the hour's wait, not a cooldown
+    context.close()
