@@ -86,7 +86,7 @@ def database_uri(
     engine = create_engine(scoped)
     with engine.begin() as conn:
         conn.execute(
-            text("TRUNCATE accounts, verification_codes, verification_failures RESTART IDENTITY")
+            text("TRUNCATE accounts, verification_codes, verification_failures, mail_deliveries RESTART IDENTITY")
         )
     engine.dispose()
     yield scoped

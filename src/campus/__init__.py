@@ -12,7 +12,7 @@ from flask import Flask
 
 from campus import auth, cli, codes, config, errors, events, headers, i18n, limits
 from campus.extensions import csrf, db, mail, migrate
-from campus.mail.outbox import DirectOutbox
+from campus.mail import setup as mail_delivery
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -44,7 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     codes.init_app(app)
     limits.init_app(app)
-    app.extensions["campus.outbox"] = DirectOutbox()
+    mail_delivery.init_app(app)
 
     from campus.cms import bp as cms_bp
     from campus.main import bp as main_bp

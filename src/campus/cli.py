@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from campus.accounts import AccountError, change_password, create_account, find_by_email
@@ -60,5 +60,22 @@ def bootstrap(email: str) -> None:
     click.echo("")
 
 
+@click.command("worker")
+@click.option("--concurrency", type=int, default=None, help="threads (MAIL_WORKER_CONCURRENCY)")
+@with_appcontext
+def worker(concurrency: int | None) -> None:
+    """Run the mail delivery worker (needs REDIS_URL)."""
+    celery = current_app.extensions.get("celery")
+    if celery is None:
+        raise click.ClickException("the worker needs REDIS_URL: without it mail is sent in-process")
+    threads = concurrency or int(current_app.config["MAIL_WORKER_CONCURRENCY"])
+    # Threads, not processes: sending mail waits on the network, not the CPU.
+    options = ["--pool=threads", f"--concurrency={threads}", "--loglevel=INFO"]
+    # One kind of worker, no cluster chatter: gossip, mingle and heartbeats only cost.
+    options += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    celery.worker_main(["worker", *options])
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(user)
+    app.cli.add_command(worker)

@@ -15,7 +15,7 @@ from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.models import verification_codes, verification_failures
-from verification import IssueRefused, Policy, TooManyFailures, Verdict, Verifier
+from verification import Issued, IssueRefused, Policy, TooManyFailures, Verdict, Verifier
 from verification.stores.base import CodeStore
 from verification.stores.redis import RedisCodeStore
 from verification.stores.sql import SqlCodeStore
@@ -80,9 +80,10 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
         to=address.value,
         locale=str(get_locale() or "zh"),
         context={"code": issued.code, "minutes": max(1, issued.expires_in // 60)},
+        issued={"purpose": purpose, "account": account, "address": address.key},
     )
     try:
-        delivery = outbox().send(request)
+        delivery = outbox().send(request, owner=account, ttl=issued.expires_in)
     except Exception:
         # Whatever went wrong, an undelivered code must not stay valid.
         engine.withdraw(issued)
@@ -90,6 +91,22 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
         raise
     event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
     return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
+
+
+def withdraw(request: MailRequest) -> None:
+    """Void the code a mail request carries: it could not be delivered."""
+    if not request.issued:
+        return
+    issued = Issued(
+        purpose=request.issued["purpose"],
+        account=request.issued["account"],
+        address=request.issued["address"],
+        code=str(request.context["code"]),
+        expires_in=0,
+        resend_after=0,
+    )
+    if verifier().withdraw(issued):
+        event("code.withdrawn", account=issued.account, address=request.to, purpose=issued.purpose)
 
 
 def check_code(purpose: Purpose, account: str, address: Address, code: str) -> Verdict:

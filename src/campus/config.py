@@ -22,7 +22,10 @@ _INTEGERS = (
     "EMAILCODE_FAILURE_WINDOW",
     "PROXY_FIX_X_FOR",
     "REAUTH_MAX_AGE",
+    "MAIL_WORKER_CONCURRENCY",
+    "MAIL_QUEUE_VISIBILITY_TIMEOUT",
 )
+_FLOATS = ("MAIL_RETRY_BASE", "MAIL_RETRY_MAX_DELAY")
 _BOOLEANS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "RATELIMIT_ENABLED")
 _STRINGS = (
     "SECRET_KEY",
@@ -36,6 +39,8 @@ _STRINGS = (
     "EMAILCODE_LIMIT_PER_IP",
     "EMAILCODE_LIMIT_GLOBAL",
     "EMAILCODE_LIMIT_PER_ACCOUNT",
+    "MAIL_DELIVERY",
+    "MAIL_SEND_RATE",
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -56,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "PROXY_FIX_X_FOR": 0,
     "REAUTH_MAX_AGE": 1800,
+    "MAIL_WORKER_CONCURRENCY": 8,
+    "MAIL_RETRY_BASE": 2.0,
+    "MAIL_RETRY_MAX_DELAY": 60.0,
+    "MAIL_QUEUE_VISIBILITY_TIMEOUT": 300,
     # Tokens live as long as the session: a change-email page left open over
     # lunch must still submit.
     "WTF_CSRF_TIME_LIMIT": None,
@@ -95,6 +104,12 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
                 settings[name] = int(environ[name])
             except ValueError as exc:
                 raise ConfigError(f"{name} must be a whole number, not {environ[name]!r}") from exc
+    for name in _FLOATS:
+        if environ.get(name, "").strip():
+            try:
+                settings[name] = float(environ[name])
+            except ValueError as exc:
+                raise ConfigError(f"{name} must be a number, not {environ[name]!r}") from exc
     for name in _BOOLEANS:
         if name in environ:
             settings[name] = parse_bool(name, environ[name])
@@ -153,6 +168,16 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
     config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}")
     if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: 587+TLS or 465+SSL")
+    delivery = config.get("MAIL_DELIVERY") or ("queue" if config.get("REDIS_URL") else "direct")
+    if delivery not in ("queue", "direct"):
+        raise ConfigError("MAIL_DELIVERY must be queue or direct")
+    if delivery == "queue" and not config.get("REDIS_URL"):
+        raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL")
+    config["MAIL_DELIVERY"] = delivery
+    # A retry waits inside the worker unacknowledged; past the visibility
+    # timeout Redis would hand it to a second worker as well.
+    if float(config["MAIL_RETRY_MAX_DELAY"]) * 2 > int(config["MAIL_QUEUE_VISIBILITY_TIMEOUT"]):
+        raise ConfigError("MAIL_RETRY_MAX_DELAY must be under half MAIL_QUEUE_VISIBILITY_TIMEOUT")
     if not config.get("MAIL_SERVER") and not is_development:
         raise ConfigError("MAIL_SERVER is required outside development")
     config["SESSION_COOKIE_SECURE"] = not is_development

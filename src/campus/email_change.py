@@ -23,6 +23,8 @@ from verification import Outcome, Verdict
 
 log = logging.getLogger(__name__)
 
+NOTICE_TTL = 86400  # how long the notice's delivery status is kept
+
 
 def request_change(account: Account, typed_email: object, *, field: str = "email") -> codes.Sent:
     """Send a code to the new address, if the account may move there."""
@@ -62,11 +64,13 @@ def confirm_change(
         address=address.value,
         old_address=mask(old_address),
     )
-    _tell_the_old_address(old_address, address, account.email_changed_at)
+    _tell_the_old_address(
+        old_address, address, account.email_changed_at, account.verification_account
+    )
     return address
 
 
-def _tell_the_old_address(old: str, new: Address, when: datetime) -> None:
+def _tell_the_old_address(old: str, new: Address, when: datetime, account_name: str) -> None:
     """The old address hears of the change: the one warning a hijacked account gets."""
     request = MailRequest(
         kind="email_changed_notice",
@@ -78,7 +82,7 @@ def _tell_the_old_address(old: str, new: Address, when: datetime) -> None:
         },
     )
     try:
-        outbox().send(request)
+        outbox().send(request, owner=account_name, ttl=NOTICE_TTL)
     except MailUnavailable:
         # The change stands either way; the failure is logged with its cause.
         log.exception("notice of email change not sent")

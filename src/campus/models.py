@@ -10,6 +10,7 @@ from sqlalchemy import DateTime, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campus.extensions import db
+from campus.mail.delivery import delivery_table
 from verification.stores.sql import code_table, failure_table
 
 
@@ -70,3 +71,4 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
 
 verification_codes = code_table(db.metadata)
 verification_failures = failure_table(db.metadata)
+mail_deliveries = delivery_table(db.metadata)

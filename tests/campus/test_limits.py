@@ -29,6 +29,7 @@ def build(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Cal
     def make(**extra: Any) -> Flask:
         if request.param == "redis":
             extra["REDIS_URL"] = request.getfixturevalue("redis_url")
+            extra["MAIL_DELIVERY"] = "direct"  # limits are under test here, not the queue
         return make_app(**extra)
 
     return make

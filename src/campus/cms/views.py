@@ -17,6 +17,7 @@ from campus.auth import (
 )
 from campus.cms import bp
 from campus.cms.forms import EmailCaptchaForm, LoginForm, ResetEmailForm
+from campus.deliveries import delivery_status
 from campus.errors import BadInput
 from campus.limits import code_sending
 from campus.responses import ok
@@ -71,6 +72,12 @@ def email_captcha() -> Response:
         expires_in=sent.expires_in,
         delivery=sent.delivery,
     )
+
+
+@bp.get("/email_captcha/<delivery>")
+@staff_required
+def email_captcha_status(delivery: str) -> Response:
+    return ok(_("OK"), status=delivery_status(delivery, current_account()))
 
 
 @bp.post("/resetemail")

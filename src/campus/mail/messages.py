@@ -25,6 +25,9 @@ class MailRequest:
     to: str
     locale: str
     context: dict[str, Any] = field(default_factory=dict)
+    # For a code: its purpose, account and address key, so an undeliverable
+    # code can be withdrawn by whoever finds out (the worker, later).
+    issued: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         # The context may hold a code: never let it reach a log line.

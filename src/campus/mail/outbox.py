@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-import uuid
 from typing import Protocol
 
 from flask import current_app
 
 from campus.extensions import mail
+from campus.mail.delivery import DeliveryLog, Status, new_delivery_id
 from campus.mail.messages import MailRequest, render
 
 
 class MailUnavailable(RuntimeError):
-    """The provider refused or could not be reached; the message was not sent."""
+    """The provider or the queue refused or could not be reached; nothing was sent."""
 
 
 class Outbox(Protocol):
-    def send(self, request: MailRequest) -> str:
-        """Deliver or enqueue ``request``; return its delivery id."""
+    def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
+        """Deliver or enqueue ``request``; return its delivery id, readable by ``owner``."""
 
 
 class DirectOutbox:
     """Sends within the request: the embedded default, no worker to run."""
 
-    def send(self, request: MailRequest) -> str:
+    def __init__(self, log: DeliveryLog) -> None:
+        self.log = log
+
+    def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
         message = render(request)
         try:
             with mail.get_connection() as connection:
@@ -35,7 +38,9 @@ class DirectOutbox:
             # OSError covers refused connections, timeouts and TLS failures. The
             # reply text may echo the recipient, so only its class and code are kept.
             raise MailUnavailable(describe(exc)) from exc
-        return uuid.uuid4().hex
+        delivery = new_delivery_id()
+        self.log.create(delivery, owner=owner, status=Status.SENT, ttl=ttl)
+        return delivery
 
 
 def describe(exc: BaseException) -> str:
@@ -55,3 +60,8 @@ def describe(exc: BaseException) -> str:
 def outbox() -> Outbox:
     box: Outbox = current_app.extensions["campus.outbox"]
     return box
+
+
+def delivery_log() -> DeliveryLog:
+    log: DeliveryLog = current_app.extensions["campus.deliveries"]
+    return log

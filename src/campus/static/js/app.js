@@ -123,8 +123,37 @@
         localStorage.setItem(key, String(Date.now() + seconds * 1000));
         if (!timer) { timer = setInterval(tick, 250); }
         tick();
+      },
+      stop: function () {
+        localStorage.removeItem(key);
+        tick();
       }
     };
+  }
+
+  // Follow a queued message until it was sent or failed, without a reload.
+  function followDelivery(button, clock, delivery) {
+    var note = document.getElementById("delivery-status");
+    var url = button.getAttribute("data-url") + "/" + encodeURIComponent(delivery);
+    var tries = 0;
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.json(); })
+        .then(function (envelope) {
+          var status = envelope.data && envelope.data.status;
+          if (status === "sent") {
+            note.textContent = button.getAttribute("data-sent");
+            note.className = "delivery-status success";
+          } else if (status === "failed") {
+            note.textContent = button.getAttribute("data-failed");
+            note.className = "delivery-status error";
+            clock.stop();  // nothing was delivered, so a new code may go at once
+          } else if (tries++ < 120) {
+            setTimeout(poll, 1000);
+          }
+        }, function () { if (tries++ < 120) { setTimeout(poll, 2000); } });
+    }
+    if (note) { note.textContent = ""; note.className = "delivery-status"; poll(); }
   }
 
   function wireCodeButton(button) {
@@ -143,6 +172,9 @@
         show(form, envelope);
         var wait = envelope.data && (envelope.data.resend_after || envelope.data.retry_after);
         if (wait) { clock.start(wait); } else { button.disabled = false; }
+        if (envelope.code === 200 && envelope.data.delivery) {
+          followDelivery(button, clock, envelope.data.delivery);
+        }
       });
     });
   }

@@ -1,0 +1,134 @@
+"""Mail through a Celery queue on Redis: requests answer once a message is queued.
+
+The queued payload is sealed (see ``sealing``), results are never stored, and
+a message is acknowledged only after it was sent, failed for good or was
+scheduled again, so a worker killed mid-send leaves it to be redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from celery import Celery, Task, shared_task
+from flask import Flask, current_app
+from kombu.exceptions import KombuError, OperationalError
+from redis.exceptions import RedisError
+
+from campus.mail.delivery import DeliveryLog, Status, new_delivery_id
+from campus.mail.messages import MailRequest, render
+from campus.mail.outbox import MailUnavailable, delivery_log
+from campus.mail.sealing import SealError, seal, unseal
+from campus.mail.sender import Permanent, Sender, SendRate, Temporary, sender
+
+log = logging.getLogger(__name__)
+
+
+class QueueOutbox:
+    """Seals the request and hands it to the broker; the worker does the rest."""
+
+    def __init__(self, log: DeliveryLog) -> None:
+        self.log = log
+
+    def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
+        delivery = new_delivery_id()
+        token = seal(request, secret_key=current_app.config["SECRET_KEY"])
+        deadline = time.time() + ttl
+        try:
+            self.log.create(delivery, owner=owner, status=Status.QUEUED, ttl=ttl)
+            deliver.apply_async(args=[delivery, token, deadline], retry=False)
+        except (KombuError, OperationalError, RedisError, OSError) as exc:
+            raise MailUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
+        return delivery
+
+
+def init_app(app: Flask) -> Celery:
+    """A Celery app bound to this Flask app, its broker the configured Redis."""
+    visibility = int(app.config["MAIL_QUEUE_VISIBILITY_TIMEOUT"])
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=app.config["REDIS_URL"],
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=1,
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "socket_timeout": 1,
+            "socket_connect_timeout": 1,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_publish_retry=False,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    app.extensions["campus.sender"] = Sender()
+    app.extensions["campus.send_rate"] = SendRate(
+        app.config.get("MAIL_SEND_RATE"), app.config["REDIS_URL"]
+    )
+    return celery
+
+
+def backoff(retries: int) -> float:
+    """Exponential, capped, with jitter so retries from many messages do not align."""
+    base = float(current_app.config["MAIL_RETRY_BASE"])
+    cap = float(current_app.config["MAIL_RETRY_MAX_DELAY"])
+    delay: float = min(cap, base * 2**retries) * random.uniform(0.5, 1.0)  # noqa: S311  (jitter)
+    return delay
+
+
+@shared_task(bind=True, name="campus.deliver", ignore_result=True)  # type: ignore[untyped-decorator]
+def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
+    """Send one queued message, retrying what is temporary until the code expires."""
+    record = delivery_log().get(delivery)
+    if record is None or record[0] is not Status.QUEUED:
+        return  # expired, or already settled by an earlier copy of this message
+    try:
+        request = unseal(token, secret_key=current_app.config["SECRET_KEY"])
+    except SealError:
+        log.error("delivery %s: sealed payload rejected", delivery)
+        _settle_failed(delivery, None)
+        return
+    if not current_app.extensions["campus.send_rate"].wait_for_turn(deadline):
+        _settle_failed(delivery, request)
+        return
+    try:
+        sender().send(render(request))
+    except Temporary as exc:
+        delay = backoff(self.request.retries)
+        if time.time() + delay < deadline:
+            log.warning("delivery %s: %s; retrying in %.1fs", delivery, exc, delay)
+            raise self.retry(countdown=delay, max_retries=None) from None
+        log.error("delivery %s: %s; the code expires before another try", delivery, exc)
+        _settle_failed(delivery, request)
+        return
+    except Permanent as exc:
+        log.error("delivery %s: %s; not retried", delivery, exc)
+        _settle_failed(delivery, request)
+        return
+    delivery_log().set(delivery, Status.SENT)
+
+
+def _settle_failed(delivery: str, request: MailRequest | None) -> None:
+    delivery_log().set(delivery, Status.FAILED)
+    if request is not None and request.issued:
+        # Nothing arrived, so nothing may stay valid; a new code may go at once.
+        from campus.codes import withdraw
+
+        withdraw(request)

@@ -1,0 +1,33 @@
+"""Choosing how mail leaves: straight from the request, or through the queue."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask
+
+from campus.extensions import db
+from campus.mail.delivery import DeliveryLog, RedisDeliveryLog, SqlDeliveryLog
+from campus.mail.outbox import DirectOutbox
+
+
+def init_app(app: Flask) -> None:
+    from campus.models import mail_deliveries
+
+    log: DeliveryLog
+    if app.config.get("REDIS_URL"):
+        client = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_timeout=1.0, socket_connect_timeout=1.0
+        )
+        log = RedisDeliveryLog(client)
+    else:
+        with app.app_context():
+            log = SqlDeliveryLog(db.engine, mail_deliveries)
+    app.extensions["campus.deliveries"] = log
+    if app.config["MAIL_DELIVERY"] == "queue":
+        from campus.mail.queue import QueueOutbox
+        from campus.mail.queue import init_app as init_queue
+
+        init_queue(app)
+        app.extensions["campus.outbox"] = QueueOutbox(log)
+    else:
+        app.extensions["campus.outbox"] = DirectOutbox(log)
