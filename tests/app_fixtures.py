@@ -85,9 +85,8 @@ def database_uri(
         missing("TEST_DATABASE_URL is not set: PostgreSQL app tests need it")
     engine = create_engine(scoped)
     with engine.begin() as conn:
-        conn.execute(
-            text("TRUNCATE accounts, verification_codes, verification_failures, mail_deliveries RESTART IDENTITY")
-        )
+        tables = "accounts, verification_codes, verification_failures, mail_deliveries"
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
     engine.dispose()
     yield scoped
 

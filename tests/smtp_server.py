@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,13 +34,48 @@ class Received:
 
 @dataclass
 class Inbox:
+    """What the server accepted, and how it should answer.
+
+    ``data_replies`` are used up one per DATA (then 250 OK); ``rcpt_reply``
+    answers every RCPT; ``data_delay`` holds each DATA answer back that long.
+    """
+
     received: list[Received] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    data_replies: list[str] = field(default_factory=list)
+    rcpt_reply: str | None = None
+    data_delay: float = 0.0
+    sessions: int = 0
+    attempts: int = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        if not getattr(session, "counted", False):
+            session.counted = True
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.attempts += 1
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        if self.data_replies:
+            return self.data_replies.pop(0)
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        self.received_at.append(time.monotonic())
         return "250 OK"
 
     def authenticate(
@@ -72,10 +109,12 @@ def make_ca(directory: Path) -> LocalCA:
 
 
 @contextmanager
-def smtp_server(mode: str, ca: LocalCA | None = None) -> Iterator[tuple[int, Inbox]]:
+def smtp_server(
+    mode: str, ca: LocalCA | None = None, *, port: int | None = None, inbox: Inbox | None = None
+) -> Iterator[tuple[int, Inbox]]:
     """Run a server in ``mode`` plain, starttls or ssl; yield its port and inbox."""
-    inbox = Inbox()
-    port = free_port()
+    inbox = inbox or Inbox()
+    port = port or free_port()
     options: dict[str, Any] = {"hostname": "127.0.0.1", "port": port}
     if mode == "starttls":
         assert ca is not None

@@ -10,6 +10,8 @@ cooldown, attempt limit and failure cap do not depend on them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import time
 from collections.abc import Callable
@@ -68,8 +70,12 @@ def requested_address() -> Address | None:
 
 
 def _address_key() -> str:
+    """The normalised address, keyed: the limiter's Redis keys name no one."""
     address = requested_address()
-    return address.key if address else ""
+    if address is None:
+        return ""
+    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    return hmac.new(secret, b"limit|" + address.key.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _account_key() -> str:

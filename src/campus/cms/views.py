@@ -20,7 +20,7 @@ from campus.cms.forms import EmailCaptchaForm, LoginForm, ResetEmailForm
 from campus.deliveries import delivery_status
 from campus.errors import BadInput
 from campus.limits import code_sending
-from campus.responses import ok
+from campus.responses import json_only, ok
 
 
 @bp.get("/login")
@@ -75,6 +75,7 @@ def email_captcha() -> Response:
 
 
 @bp.get("/email_captcha/<delivery>")
+@json_only
 @staff_required
 def email_captcha_status(delivery: str) -> Response:
     return ok(_("OK"), status=delivery_status(delivery, current_account()))

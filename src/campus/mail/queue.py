@@ -93,7 +93,8 @@ def backoff(retries: int) -> float:
     return delay
 
 
-@shared_task(bind=True, name="campus.deliver", ignore_result=True)  # type: ignore[untyped-decorator]
+# Retries are bounded by the code's expiry, not by a count.
+@shared_task(bind=True, name="campus.deliver", ignore_result=True, max_retries=None)  # type: ignore[untyped-decorator]
 def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
     """Send one queued message, retrying what is temporary until the code expires."""
     record = delivery_log().get(delivery)
@@ -114,12 +115,17 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
         delay = backoff(self.request.retries)
         if time.time() + delay < deadline:
             log.warning("delivery %s: %s; retrying in %.1fs", delivery, exc, delay)
-            raise self.retry(countdown=delay, max_retries=None) from None
+            raise self.retry(countdown=delay) from None
         log.error("delivery %s: %s; the code expires before another try", delivery, exc)
         _settle_failed(delivery, request)
         return
     except Permanent as exc:
         log.error("delivery %s: %s; not retried", delivery, exc)
+        _settle_failed(delivery, request)
+        return
+    except Exception:
+        # A fault of ours (a template, a bug): say so to the person, keep the cause.
+        log.exception("delivery %s: could not be rendered or sent", delivery)
         _settle_failed(delivery, request)
         return
     delivery_log().set(delivery, Status.SENT)

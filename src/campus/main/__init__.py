@@ -16,7 +16,7 @@ from campus.errors import BadInput
 from campus.extensions import db
 from campus.forms import ApiForm
 from campus.limits import limiter
-from campus.responses import envelope, ok
+from campus.responses import envelope, json_only, ok
 from verification import StoreUnavailable
 
 bp = Blueprint("main", __name__)
@@ -43,6 +43,7 @@ def reauth() -> Response:
 
 
 @bp.get("/healthz")
+@json_only
 def healthz() -> Response:
     checks: dict[str, str] = {}
     try:

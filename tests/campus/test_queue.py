@@ -1,0 +1,332 @@
+"""Delivery through the Celery queue on Redis, with a real worker and a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+from campus.mail.sealing import unseal
+from tests.app_fixtures import SECRET, Api, add_staff
+from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.services import free_port
+from tests.smtp_server import Inbox, smtp_server
+
+NEW = "queued.person@example.com"
+
+
+@pytest.fixture
+def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
+    """The queue does not depend on the database; one is enough here."""
+    path = tmp_path / "campus.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    with smtp_server("plain") as server:
+        yield server
+
+
+@pytest.fixture
+def settings(redis_url: str, smtp: tuple[int, Inbox]) -> dict[str, Any]:
+    return {
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp[0],
+        **QUEUE_SETTINGS,
+    }
+
+
+@pytest.fixture
+def queue_app(make_app: Callable[..., Flask], settings: dict[str, Any]) -> Flask:
+    app = make_app(**settings)
+    assert app.config["MAIL_DELIVERY"] == "queue"
+    return app
+
+
+@pytest.fixture
+def worker(tmp_path: Path, settings: dict[str, Any]) -> Iterator[Worker]:
+    running = Worker(tmp_path, settings).start()
+    yield running
+    running.stop()
+
+
+def staff_client(app: Flask, email: str = "staff@example.com") -> Api:
+    api = Api(app.test_client())
+    api.login(add_staff(app, email))
+    return api
+
+
+def status(api: Api, delivery: str) -> str:
+    response = api.client.get(f"/cms/email_captcha/{delivery}")
+    assert response.status_code == 200, response.get_json()
+    return str(response.get_json()["data"]["status"])
+
+
+def settled(api: Api, delivery: str, timeout: float = 20) -> str:
+    wait_until(lambda: status(api, delivery) != "queued", timeout)
+    return status(api, delivery)
+
+
+def code_of(inbox: Inbox, index: int = -1) -> str:
+    body = inbox.received[index].message.get_body(("plain",))
+    assert body is not None
+    return str(re.findall(r"^\s*([A-Z0-9]{6})\s*$", body.get_content(), re.MULTILINE)[0])
+
+
+def test_request_answers_once_queued_and_the_worker_delivers(
+    queue_app: Flask, smtp: tuple[int, Inbox], worker: Worker
+) -> None:
+    _, inbox = smtp
+    inbox.data_delay = 1.5  # a slow provider
+    api = staff_client(queue_app)
+    started = time.monotonic()
+    response = api.post("/cms/email_captcha", {"email": NEW})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < inbox.data_delay  # the answer did not wait for SMTP
+    delivery = response.get_json()["data"]["delivery"]
+    assert status(api, delivery) == "queued"
+    assert settled(api, delivery) == "sent"
+    assert len(inbox.received) == 1
+    assert inbox.received[0].rcpt_tos == [NEW]
+    done = api.post("/cms/resetemail", {"email": NEW, "captcha": code_of(inbox)})
+    assert done.status_code == 200
+
+
+def test_delivery_status_is_for_the_requester_only(queue_app: Flask, worker: Worker) -> None:
+    api = staff_client(queue_app)
+    delivery = api.post("/cms/email_captcha", {"email": NEW}).get_json()["data"]["delivery"]
+    other = staff_client(queue_app, "other@example.com")
+    assert other.client.get(f"/cms/email_captcha/{delivery}").status_code == 404
+    assert queue_app.test_client().get(f"/cms/email_captcha/{delivery}").status_code == 401
+    assert api.client.get("/cms/email_captcha/not-a-delivery").status_code == 404
+    assert api.client.get(f"/cms/email_captcha/{delivery}").status_code == 200
+
+
+def redis_dump(url: str) -> str:
+    client = redis.Redis.from_url(url)
+    parts: list[str] = []
+    for key in client.scan_iter():
+        kind = client.type(key)
+        if kind == b"string":
+            value: object = client.get(key)
+        elif kind == b"hash":
+            value = client.hgetall(key)
+        elif kind == b"list":
+            value = client.lrange(key, 0, -1)
+        elif kind == b"set":
+            value = client.smembers(key)
+        elif kind == b"zset":
+            value = client.zrange(key, 0, -1, withscores=True)
+        else:
+            value = kind
+        parts.append(f"{key!r} {value!r}")
+    return "\n".join(parts)
+
+
+def test_no_plaintext_code_at_rest_in_redis(
+    queue_app: Flask, smtp: tuple[int, Inbox], settings: dict[str, Any], tmp_path: Path
+) -> None:
+    _, inbox = smtp
+    api = staff_client(queue_app)
+    delivery = api.post("/cms/email_captcha", {"email": NEW}).get_json()["data"]["delivery"]
+    queued = redis_dump(settings["REDIS_URL"])  # no worker yet: the message waits in Redis
+    tokens = re.findall(r"gAAAAA[A-Za-z0-9_=-]+", queued)
+    assert tokens, "the queued message is not in Redis"
+    code = unseal(tokens[0], secret_key=SECRET).context["code"]  # only the key opens it
+    worker = Worker(tmp_path, settings).start()
+    try:
+        assert settled(api, delivery) == "sent"
+    finally:
+        worker.stop()
+    assert code_of(inbox) == code
+    after = redis_dump(settings["REDIS_URL"])
+    for dump in (queued, after):
+        assert code not in dump
+        assert NEW not in dump
+        assert "campus.deliver" not in dump or "gAAAAA" in dump or "result" not in dump
+    assert "celery-task-meta" not in after  # no task results are kept
+
+
+def test_temporary_refusals_are_retried_and_delivered_once(
+    queue_app: Flask, smtp: tuple[int, Inbox], worker: Worker
+) -> None:
+    _, inbox = smtp
+    inbox.data_replies = ["451 4.3.0 try again later", "451 4.3.0 try again later"]
+    api = staff_client(queue_app)
+    delivery = api.post("/cms/email_captcha", {"email": NEW}).get_json()["data"]["delivery"]
+    assert settled(api, delivery) == "sent"
+    assert inbox.attempts == 3
+    assert len(inbox.received) == 1
+    assert "retrying" in worker.log()
+
+
+def test_a_rejected_recipient_fails_at_once_and_the_code_is_withdrawn(
+    queue_app: Flask, smtp: tuple[int, Inbox], worker: Worker
+) -> None:
+    _, inbox = smtp
+    inbox.rcpt_reply = "550 5.1.1 no such mailbox"
+    api = staff_client(queue_app)
+    delivery = api.post("/cms/email_captcha", {"email": NEW}).get_json()["data"]["delivery"]
+    assert settled(api, delivery) == "failed"
+    assert "not retried" in worker.log()
+    assert inbox.received == []
+    # Nothing arrived, so nothing holds the person back from asking again.
+    inbox.rcpt_reply = None
+    again = api.post("/cms/email_captcha", {"email": NEW})
+    assert again.status_code == 200
+    assert settled(api, again.get_json()["data"]["delivery"]) == "sent"
+
+
+def test_a_server_down_for_ten_seconds_still_gets_the_message(
+    queue_app: Flask, settings: dict[str, Any], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    _, first = smtp
+    down_port = free_port()  # nothing listens here for the first ten seconds
+    queue_settings = {**settings, "MAIL_PORT": down_port}
+    queue_app.config["MAIL_PORT"] = down_port
+    worker = Worker(tmp_path, queue_settings).start()
+    try:
+        api = staff_client(queue_app)
+        delivery = api.post("/cms/email_captcha", {"email": NEW}).get_json()["data"]["delivery"]
+        time.sleep(10)
+        assert status(api, delivery) == "queued"
+        with smtp_server("plain", port=down_port) as (_, inbox):
+            assert settled(api, delivery, timeout=15) == "sent"
+            assert len(inbox.received) == 1
+    finally:
+        worker.stop()
+    assert first.received == []
+
+
+def test_a_worker_killed_mid_send_loses_nothing(
+    queue_app: Flask, settings: dict[str, Any], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    _, inbox = smtp
+    inbox.data_delay = 3.0
+    inbox.data_replies = ["451 4.3.0 the first try never completes"]
+    first = Worker(tmp_path, settings).start()
+    api = staff_client(queue_app)
+    delivery = api.post("/cms/email_captcha", {"email": NEW}).get_json()["data"]["delivery"]
+    assert wait_until(lambda: inbox.attempts == 1, 10)
+    first.kill()  # mid-send: the server is still holding its DATA answer
+    inbox.data_delay = 0.0
+    second = Worker(tmp_path, settings).start()
+    try:
+        assert settled(api, delivery, timeout=30) == "sent"
+    finally:
+        second.stop()
+    assert len(inbox.received) == 1
+    assert code_of(inbox)
+
+
+def ask_many(api: Api, count: int, prefix: str) -> list[str]:
+    answers = [
+        api.post("/cms/email_captcha", {"email": f"{prefix}{n}@example.com"}) for n in range(count)
+    ]
+    return [answer.get_json()["data"]["delivery"] for answer in answers]
+
+
+def test_one_connection_carries_many_messages_and_reconnects_when_dropped(
+    queue_app: Flask, settings: dict[str, Any], tmp_path: Path
+) -> None:
+    port = free_port()
+    worker = Worker(tmp_path, {**settings, "MAIL_PORT": port}, concurrency=1).start()
+    api = staff_client(queue_app)
+    try:
+        with smtp_server("plain", port=port) as (_, inbox):
+            assert [settled(api, d) for d in ask_many(api, 4, "n")] == ["sent"] * 4
+            assert inbox.sessions == 1
+        # The server went away with the worker's connection; a new one takes its place.
+        with smtp_server("plain", port=port) as (_, inbox):
+            assert [settled(api, d) for d in ask_many(api, 2, "m")] == ["sent"] * 2
+            assert inbox.sessions == 1
+            assert len(inbox.received) == 2
+    finally:
+        worker.stop()
+
+
+def test_the_providers_send_rate_is_honoured(
+    make_app: Callable[..., Flask],
+    settings: dict[str, Any],
+    smtp: tuple[int, Inbox],
+    tmp_path: Path,
+) -> None:
+    _, inbox = smtp
+    limited = {**settings, "MAIL_SEND_RATE": "2/second"}
+    app = make_app(**limited)
+    worker = Worker(tmp_path, limited, concurrency=4).start()
+    try:
+        api = staff_client(app)
+        deliveries = ask_many(api, 6, "r")
+        assert [settled(api, d) for d in deliveries] == ["sent"] * 6
+    finally:
+        worker.stop()
+    span = max(inbox.received_at) - min(inbox.received_at)
+    assert span >= 1.9  # six messages at two a second take two seconds at least
+
+
+def test_a_redis_outage_under_load_answers_503_and_recovers(
+    make_app: Callable[..., Flask], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.redis_process import RedisProcess
+
+    server = RedisProcess().start()
+    port, inbox = smtp
+    settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
+    settings |= QUEUE_SETTINGS
+    # Generous request limits: the load is the point here, and the limiter still asks Redis.
+    app = make_app(
+        **settings, EMAILCODE_LIMIT_PER_IP="10000/hour", EMAILCODE_LIMIT_PER_ACCOUNT="10000/hour"
+    )
+    worker = Worker(tmp_path, settings).start()
+    clients = [staff_client(app, f"load{n}@example.com") for n in range(3)]
+    results: list[tuple[float, int, float]] = []
+    started = time.monotonic()
+
+    def load(n: int) -> None:
+        api, sent = clients[n], 0
+        while time.monotonic() - started < 9:
+            before = time.monotonic()
+            response = api.post("/cms/email_captcha", {"email": f"c{n}-{sent}@example.com"})
+            results.append((before - started, response.status_code, time.monotonic() - before))
+            sent += 1
+            time.sleep(0.1)
+
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            running = [pool.submit(load, n) for n in range(len(clients))]
+            time.sleep(2)
+            server.stop()
+            time.sleep(3)
+            server.start()
+            for future in running:
+                future.result()
+        statuses = {status for _, status, _ in results}
+        assert statuses <= {200, 503}, statuses  # never a 500
+        assert max(latency for _, _, latency in results) < 2.0  # never a hang
+        outage = [status for at, status, _ in results if 2.5 < at < 4.5]
+        assert outage and set(outage) == {503}
+        after = [status for at, status, _ in results if at > 6.5]
+        assert after and set(after) == {200}
+        # The worker came back by itself and delivers what was queued after the outage.
+        api = clients[0]
+        last = api.post("/cms/email_captcha", {"email": "after@example.com"})
+        assert last.status_code == 200
+        assert settled(api, last.get_json()["data"]["delivery"]) == "sent"
+        assert any(r.rcpt_tos == ["after@example.com"] for r in inbox.received)
+    finally:
+        worker.stop()
+        server.close()

@@ -1,0 +1,83 @@
+"""A real mail worker for tests: ``flask --app campus worker`` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.app_fixtures import SECRET
+
+# Fast retries for tests; the visibility timeout stays above twice the longest delay.
+QUEUE_SETTINGS: dict[str, Any] = {
+    "MAIL_RETRY_BASE": 0.3,
+    "MAIL_RETRY_MAX_DELAY": 1.5,
+    "MAIL_QUEUE_VISIBILITY_TIMEOUT": 4,
+}
+
+
+class Worker:
+    """Start, stop or kill a worker that shares the test app's settings."""
+
+    def __init__(self, directory: Path, settings: dict[str, Any], concurrency: int = 2) -> None:
+        self.directory = directory
+        self.log_path = directory / f"worker-{time.monotonic_ns()}.log"
+        self.env = {
+            **os.environ,
+            "SECRET_KEY": SECRET,
+            "DATABASE_URL": f"sqlite:///{directory / 'worker.sqlite3'}",
+            "MAIL_WORKER_CONCURRENCY": str(concurrency),
+        }
+        self.env.pop("FLASK_DEBUG", None)
+        for key, value in settings.items():
+            self.env[key] = str(value)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20) -> Worker:
+        flask = Path(sys.executable).with_name("flask")
+        with self.log_path.open("ab") as handle:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [str(flask), "--app", "campus", "worker"],
+                cwd=self.directory,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" ready." in self.log_path.read_bytes():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"worker did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no acknowledgement, nothing flushed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
