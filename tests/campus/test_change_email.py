@@ -345,3 +345,13 @@ def test_a_login_within_the_window_needs_no_password(
 
 def test_reauth_needs_a_login(api: Api) -> None:
     assert api.post("/reauth", {"password": "whatever"}).status_code == 401
+
+
+def test_in_process_delivery_reports_sent_to_its_requester(app: Flask, logged_in: Api) -> None:
+    delivery = ask(logged_in).get_json()["data"]["delivery"]
+    response = logged_in.client.get(f"/cms/email_captcha/{delivery}")
+    assert response.status_code == 200
+    assert response.get_json()["data"]["status"] == "sent"
+    other = Api(app.test_client())
+    other.login(add_staff(app, "other@example.com"))
+    assert other.client.get(f"/cms/email_captcha/{delivery}").status_code == 404
