@@ -1,0 +1,383 @@
+"""Benchmark: queued delivery against synchronous sending and a one-write floor.
+
+    .venv/bin/python bench/run.py [--seconds 10] [--connections 32] [--rate 50]
+
+Starts its own Redis, an SMTP server that takes 200 ms per message, gunicorn
+and (for the queue) the mail worker, all on loopback, then for each of
+
+- queue: the app as shipped with REDIS_URL: codes in Redis, mail through Celery;
+- sync:  the same app sending within the request (MAIL_DELIVERY=direct);
+- floor: a bare Flask endpoint doing one Redis write, on the same gunicorn;
+
+runs a closed loop (every connection posts as fast as answers come) for
+throughput and latency, and for the two real apps an open loop at a fixed
+rate for time to inbox. Prints a Markdown table. Every loop is bounded in
+count and time and targets 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SMTP_DELAY = 0.2
+PASSWORD = "bench password 1"
+GUNICORN = ["--workers", "4", "--worker-class", "gthread", "--threads", "8", "--keep-alive", "60"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as handle:
+        child = subprocess.Popen(
+            args, env=env, cwd=log.parent, stdout=handle, stderr=subprocess.STDOUT
+        )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@dataclass
+class Sample:
+    address: str
+    started: float
+    latency: float
+    status: int
+
+
+@dataclass
+class Run:
+    samples: list[Sample] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def accepted(self) -> list[Sample]:
+        return [s for s in self.samples if s.status == 200]
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class Client:
+    """One keep-alive connection with its own logged-in session and CSRF token."""
+
+    def __init__(self, port: int, email: str | None) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookie = ""
+        self.token = ""
+        if email is not None:
+            self._page("/cms/login")
+            self._post("/cms/login", {"email": email, "password": PASSWORD})
+            self._page("/cms/resetemail")
+
+    def _remember(self, response: http.client.HTTPResponse) -> None:
+        for header in response.headers.get_all("Set-Cookie") or []:
+            if header.startswith("session="):
+                self.cookie = header.split(";", 1)[0]
+
+    def _page(self, path: str) -> None:
+        self.conn.request("GET", path, headers={"Cookie": self.cookie})
+        response = self.conn.getresponse()
+        body = response.read().decode()
+        self._remember(response)
+        found = re.search(r'name="csrf-token" content="([^"]+)"', body)
+        if found:
+            self.token = found.group(1)
+
+    def _post(self, path: str, fields: dict[str, str]) -> int:
+        headers = {
+            "Cookie": self.cookie,
+            "X-CSRFToken": self.token,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        self.conn.request("POST", path, body=urlencode(fields), headers=headers)
+        response = self.conn.getresponse()
+        response.read()
+        self._remember(response)
+        return response.status
+
+    def ask(self, address: str) -> Sample:
+        started = time.time()
+        clock = time.perf_counter()
+        try:
+            status = self._post("/cms/email_captcha", {"email": address})
+        except (http.client.HTTPException, OSError):
+            self.conn.close()  # the server closed an idle connection: open a new one
+            status = self._post("/cms/email_captcha", {"email": address})
+        return Sample(address, started, time.perf_counter() - clock, status)
+
+
+def closed_loop(clients: list[Client], seconds: float, tag: str) -> Run:
+    run = Run()
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def loop(n: int) -> None:
+        i = 0
+        while time.perf_counter() < stop_at and i < 100_000:
+            sample = clients[n].ask(f"{tag}-{n}-{i}-{secrets.token_hex(3)}@bench.example")
+            with lock:
+                run.samples.append(sample)
+            i += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def open_loop(clients: list[Client], rate: float, seconds: float, tag: str) -> Run:
+    """``rate`` requests a second, spread over the clients, whatever the answers take."""
+    run = Run()
+    lock = threading.Lock()
+    total = int(rate * seconds)
+    per_client = len(clients)
+    begin = time.perf_counter() + 0.2
+
+    def loop(n: int) -> None:
+        for i in range(n, total, per_client):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sample = clients[n].ask(f"{tag}-{i}-{secrets.token_hex(3)}@bench.example")
+            with lock:
+                run.samples.append(sample)
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(per_client)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.seconds = seconds
+    return run
+
+
+def drain(url: str, timeout: float = 120) -> None:
+    """Wait until the worker has taken and finished everything queued."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.llen("celery") == 0 and client.hlen("unacked") == 0:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+
+
+def to_inbox(run: Run, arrivals: dict[str, float]) -> list[float]:
+    return [arrivals[s.address] - s.started for s in run.accepted() if s.address in arrivals]
+
+
+def prepare_database(directory: Path, env: dict[str, str], accounts: int) -> None:
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "campus", "db", "upgrade"],
+        env=env,
+        cwd=directory,
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "from campus import create_app\n"
+        "from campus.accounts import create_account\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        f"    for n in range({accounts}):\n"
+        f"        create_account(f'staff{{n}}@bench.example', {PASSWORD!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=directory, check=True)
+
+
+def scenario(
+    name: str, directory: Path, env: dict[str, str], args: argparse.Namespace
+) -> dict[str, object]:
+    smtp_port, web_port = free_port(), free_port()
+    arrivals_file = directory / f"{name}-arrivals.json"
+    env = {**env, "MAIL_PORT": str(smtp_port)}
+    result: dict[str, object] = {"name": name}
+    with process(
+        [
+            sys.executable,
+            str(ROOT / "bench/smtp_sink.py"),
+            str(smtp_port),
+            str(SMTP_DELAY),
+            str(arrivals_file),
+        ],
+        env,
+        directory / f"{name}-smtp.log",
+    ):
+        wait_for_port(smtp_port)
+        app = "floor_app:app" if name == "floor" else "campus:create_app()"
+        gunicorn = [
+            str(BIN / "gunicorn"),
+            *GUNICORN,
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "--chdir",
+            str(ROOT / "bench") if name == "floor" else str(directory),
+            app,
+        ]
+        with process(gunicorn, env, directory / f"{name}-gunicorn.log"):
+            wait_for_port(web_port)
+            worker = (
+                [
+                    str(BIN / "flask"),
+                    "--app",
+                    "campus",
+                    "worker",
+                    "--concurrency",
+                    str(args.worker_threads),
+                ]
+                if name == "queue"
+                else ["sleep", "3600"]
+            )
+            with process(worker, env, directory / f"{name}-worker.log"):
+                time.sleep(3 if name == "queue" else 0.5)
+                emails = (
+                    [None] * args.connections
+                    if name == "floor"
+                    else [f"staff{n}@bench.example" for n in range(args.connections)]
+                )
+                clients = [Client(web_port, email) for email in emails]
+                closed = closed_loop(clients, args.seconds, f"{name}c")
+                latencies = [s.latency for s in closed.accepted()]
+                result |= {
+                    "accepted_per_s": len(closed.accepted()) / closed.seconds,
+                    "errors": len(closed.samples) - len(closed.accepted()),
+                    "p50_ms": percentile(latencies, 0.5) * 1000,
+                    "p99_ms": percentile(latencies, 0.99) * 1000,
+                }
+                opened = None
+                if name != "floor":
+                    drain(env["REDIS_URL"])  # the open loop starts on an empty queue
+                    opened = open_loop(clients, args.rate, args.seconds, f"{name}o")
+                    time.sleep(5)  # let the last messages arrive
+    arrivals = {}
+    sessions = 0
+    if arrivals_file.exists():
+        data = json.loads(arrivals_file.read_text())
+        arrivals = {rcpt: at for rcpt, at in data["arrivals"]}
+        sessions = data["sessions"]
+    if opened is not None:
+        inbox = to_inbox(opened, arrivals)
+        result |= {
+            "open_rate": args.rate,
+            "open_accepted": len(opened.accepted()),
+            "open_delivered": len(inbox),
+            "inbox_p50_ms": percentile(inbox, 0.5) * 1000,
+            "inbox_p99_ms": percentile(inbox, 0.99) * 1000,
+        }
+    result["smtp_sessions"] = sessions
+    result["messages"] = len(arrivals)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument("--worker-threads", type=int, default=32)
+    args = parser.parse_args()
+
+    directory = Path(tempfile.mkdtemp(prefix="campus-bench-"))
+    redis_port = free_port()
+    redis_server = shutil.which("redis-server") or "redis-server"
+    base_env = {
+        **os.environ,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "DATABASE_URL": f"sqlite:///{directory / 'bench.sqlite3'}",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_TIMEOUT": "10",
+        "RATELIMIT_ENABLED": "false",
+        "PYTHONPATH": str(ROOT / "bench"),
+    }
+    base_env.pop("FLASK_DEBUG", None)
+    results = []
+    with process(
+        [redis_server, "--port", str(redis_port), "--save", "", "--bind", "127.0.0.1"],
+        base_env,
+        directory / "redis.log",
+    ):
+        wait_for_port(redis_port)
+        prepare_database(directory, {**base_env, "MAIL_PORT": "25"}, args.connections)
+        results.append(scenario("queue", directory, base_env, args))
+        results.append(scenario("sync", directory, {**base_env, "MAIL_DELIVERY": "direct"}, args))
+        results.append(scenario("floor", directory, base_env, args))
+    print(json.dumps(results, indent=2))
+    print()
+    print(
+        f"{args.connections} connections, {args.seconds:.0f} s closed loop; open loop at "
+        f"{args.rate:.0f} req/s; SMTP {SMTP_DELAY * 1000:.0f} ms per message; gunicorn {' '.join(GUNICORN)}; "
+        f"worker threads {args.worker_threads}"
+    )
+    print()
+    print(
+        "| setup | accepted req/s | p50 ms | p99 ms | errors | time to inbox p50 ms | p99 ms | SMTP sessions | messages |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        inbox50 = f"{r['inbox_p50_ms']:.0f}" if "inbox_p50_ms" in r else "–"
+        inbox99 = f"{r['inbox_p99_ms']:.0f}" if "inbox_p99_ms" in r else "–"
+        print(
+            f"| {r['name']} | {r['accepted_per_s']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | "
+            f"{r['errors']} | {inbox50} | {inbox99} | {r['smtp_sessions']} | {r['messages']} |"
+        )
+    print(f"\nlogs: {directory}")
+
+
+if __name__ == "__main__":
+    main()
