@@ -10,7 +10,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from campus import auth, cli, codes, config, errors, events, headers, i18n, limits
+from campus import auth, cli, codes, config, errors, events, headers, i18n, limits, quiet
 from campus.extensions import csrf, db, mail, migrate
 from campus.mail import setup as mail_delivery
 
@@ -46,10 +46,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limits.init_app(app)
     mail_delivery.init_app(app)
 
+    quiet.init_app(app)
+
+    from campus.access import bp as access_bp
+    from campus.account import bp as account_bp
     from campus.cms import bp as cms_bp
     from campus.main import bp as main_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(access_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(cms_bp)
     if is_development and not app.config.get("MAIL_SERVER"):
         from campus.dev import bp as dev_bp

@@ -85,7 +85,8 @@ def sign_out() -> None:
 def _unauthorized() -> Response:
     if wants_json():
         raise Unauthorized(_("Please log in first."))
-    return redirect(url_for("cms.login", next=request.full_path.rstrip("?")))
+    login = "cms.login" if request.path.startswith("/cms") else "access.login"
+    return redirect(url_for(login, next=request.full_path.rstrip("?")))
 
 
 def account_required(view: F) -> F:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -25,6 +27,19 @@ class Purpose(enum.StrEnum):
     """What a code proves. A code for one purpose is worthless for any other."""
 
     CHANGE_EMAIL = "change_email"
+    SIGN_UP = "sign_up"
+    RESET_PASSWORD = "reset_password"  # noqa: S105  (a purpose, not a password)
+
+
+def address_account(address: Address) -> str:
+    """The account name for flows keyed by an address alone (sign-up, reset).
+
+    It is the same whether or not an account has the address, so nothing about
+    the codes for it tells the two apart.
+    """
+    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    digest = hmac.new(secret, b"address|" + address.key.encode(), hashlib.sha256).hexdigest()
+    return f"addr:{digest[:32]}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,25 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
         raise
     event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
     return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
+
+
+def issue_unsent(purpose: Purpose, account: str, address: Address) -> None:
+    """Issue a code that is never mailed, so the slot behaves as if one had been.
+
+    Used where mailing a code would tell a stranger whether an account exists:
+    the cooldown, attempt count and answers to guesses are then the same.
+    """
+    try:
+        verifier().issue(purpose, account, address.key)
+    except IssueRefused as refused:
+        event(
+            "code.limited",
+            account=account,
+            address=address.value,
+            purpose=purpose,
+            limit="cooldown",
+            retry_after=refused.retry_after,
+        )
 
 
 def withdraw(request: MailRequest) -> None:

@@ -41,6 +41,7 @@ _STRINGS = (
     "EMAILCODE_LIMIT_PER_ACCOUNT",
     "MAIL_DELIVERY",
     "MAIL_SEND_RATE",
+    "PUBLIC_URL",
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -61,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "PROXY_FIX_X_FOR": 0,
     "REAUTH_MAX_AGE": 1800,
+    "PUBLIC_URL": "http://127.0.0.1:5000",
     "MAIL_WORKER_CONCURRENCY": 8,
     "MAIL_RETRY_BASE": 2.0,
     "MAIL_RETRY_MAX_DELAY": 60.0,

@@ -39,6 +39,10 @@ def _subjects() -> dict[str, str]:
     return {
         "change_email_code": _("Campus forum email verification code"),
         "email_changed_notice": _("Your Campus Forum email address was changed"),
+        "sign_up_code": _("Campus forum sign-up code"),
+        "reset_password_code": _("Campus forum password reset code"),
+        "account_exists_notice": _("You already have a Campus Forum account"),
+        "password_changed_notice": _("Your Campus Forum password was changed"),
     }
 
 

@@ -28,7 +28,7 @@ class ReauthForm(ApiForm):
 
 @bp.get("/")
 def home() -> Response:
-    return redirect(url_for("cms.index"))
+    return redirect(url_for("access.login"))
 
 
 @bp.post("/reauth")

@@ -191,7 +191,8 @@
           return;
         }
         if (envelope.code === 401 && !(envelope.data && envelope.data.reauth)) {
-          window.location.assign("/cms/login?next=" + encodeURIComponent(window.location.pathname));
+          var login = document.body.getAttribute("data-login-url") || "/login";
+          window.location.assign(login + "?next=" + encodeURIComponent(window.location.pathname));
           return;
         }
         show(form, envelope);
