@@ -210,7 +210,7 @@ def drain(url: str, timeout: float = 120) -> None:
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if client.llen("celery") == 0 and client.hlen("unacked") == 0:
+        if client.llen("campus-mail") == 0 and client.hlen("unacked") == 0:
             break
         time.sleep(0.2)
     time.sleep(1)

@@ -110,6 +110,7 @@ def make_app(tmp_path: Path, database_uri: str, clock: FakeClock) -> Iterator[Ca
     yield make
     for app in apps:
         with app.app_context():
+            app.extensions["campus.quiet"].wait()  # background jobs finish before the pools close
             db.session.remove()
             db.engine.dispose()
 

@@ -284,7 +284,7 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
     from tests.redis_process import RedisProcess
 
     server = RedisProcess().start()
-    port, inbox = smtp
+    port, _ = smtp
     settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
     settings |= QUEUE_SETTINGS
     # Generous request limits: the load is the point here, and the limiter still asks Redis.
@@ -321,8 +321,30 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
         assert outage and set(outage) == {503}
         after = [status for at, status, _ in results if at > 6.5]
         assert after and set(after) == {200}
-        # The worker came back by itself and delivers what was queued after the outage.
-        api = clients[0]
+    finally:
+        worker.stop()
+        server.close()
+
+
+def test_an_idle_worker_recovers_from_a_redis_restart(
+    make_app: Callable[..., Flask], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    from tests.redis_process import RedisProcess
+
+    server = RedisProcess().start()
+    port, inbox = smtp
+    settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
+    settings |= QUEUE_SETTINGS
+    app = make_app(**settings)
+    worker = Worker(tmp_path, settings).start()
+    try:
+        api = staff_client(app)
+        first = api.post("/cms/email_captcha", {"email": "before@example.com"})
+        assert settled(api, first.get_json()["data"]["delivery"]) == "sent"
+        server.stop()
+        time.sleep(3)
+        server.start()
+        assert wait_until(lambda: "Connected to redis" in worker.log().rsplit("lost", 1)[-1], 30)
         last = api.post("/cms/email_captcha", {"email": "after@example.com"})
         assert last.status_code == 200
         assert settled(api, last.get_json()["data"]["delivery"]) == "sent"

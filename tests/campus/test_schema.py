@@ -32,7 +32,10 @@ def test_migrations_match_the_models(app: Flask) -> None:
 def test_the_case_insensitive_unique_index_exists(app: Flask) -> None:
     queries = {
         "sqlite": "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name",
-        "postgresql": "SELECT indexdef FROM pg_indexes WHERE indexname = :name",
+        "postgresql": (
+            "SELECT indexdef FROM pg_indexes"
+            " WHERE indexname = :name AND schemaname = current_schema()"
+        ),
     }
     with app.app_context(), db.engine.connect() as conn:
         definition = conn.execute(text(queries[conn.dialect.name]), {"name": INDEX}).scalar_one()

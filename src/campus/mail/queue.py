@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 from flask import Flask, current_app
+from kombu import Exchange, Queue
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
@@ -24,6 +25,8 @@ from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Permanent, Sender, SendRate, Temporary, sender
 
 log = logging.getLogger(__name__)
+
+QUEUE = "campus-mail"
 
 
 class QueueOutbox:
@@ -54,7 +57,16 @@ def init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.import_name, task_cls=FlaskTask)
+    # Published through the default exchange straight to the queue's list: a
+    # Redis that restarts empty loses kombu's exchange bindings, and a message
+    # routed through a named exchange before a worker re-declares them is
+    # silently dropped. The default exchange needs no binding to route.
+    mail_queue = Queue(QUEUE, exchange=Exchange(""), routing_key=QUEUE)
     celery.conf.update(
+        task_queues=[mail_queue],
+        task_default_queue=QUEUE,
+        task_default_exchange="",
+        task_default_routing_key=QUEUE,
         broker_url=app.config["REDIS_URL"],
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=1,
@@ -64,6 +76,7 @@ def init_app(app: Flask) -> Celery:
             "socket_connect_timeout": 1,
             "unacked_restore_interval": 1,
             "unacked_restore_throttle": 1,
+            "health_check_interval": 2,
         },
         task_ignore_result=True,
         result_backend=None,

@@ -1,0 +1,273 @@
+"""Sign-up, password reset and members' email change, by emailed code."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from campus.accounts import create_account
+from campus.extensions import db
+from campus.models import Account, Role
+from campus.quiet import quiet
+from tests.app_fixtures import CODE_LINE, PASSWORD, Api, Staff, code_in, letters
+
+NEW = "newcomer@example.com"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def settle(app: Flask) -> None:
+    with app.app_context():
+        quiet().wait()
+
+
+def mail_to(app: Flask, address: str) -> list[Any]:
+    settle(app)
+    return [letter for letter in letters(app) if letter.to == address]
+
+
+def code_for(app: Flask, address: str) -> str:
+    found = mail_to(app, address)
+    assert found, f"no mail to {address}"
+    return code_in(found[0])
+
+
+def member(app: Flask, email: str = "member@example.com") -> Staff:
+    with app.app_context():
+        account = create_account(email, PASSWORD, Role.MEMBER)
+        return Staff(account.id, account.email)
+
+
+def accounts_with(app: Flask, email: str) -> int:
+    with app.app_context():
+        return int(
+            db.session.scalar(
+                select(func.count()).select_from(Account).where(func.lower(Account.email) == email)
+            )
+            or 0
+        )
+
+
+def login(app: Flask, who: Staff, password: str = PASSWORD) -> Api:
+    api = Api(app.test_client())
+    api.refresh_token("/login")
+    response = api.post("/login", {"email": who.email, "password": password})
+    assert response.status_code == 200, response.get_json()
+    api.refresh_token("/account")
+    return api
+
+
+def test_sign_up_creates_a_member_only_after_the_code(app: Flask, api: Api) -> None:
+    assert api.post("/signup/code", {"email": NEW}).status_code == 200
+    code = code_for(app, NEW)
+    assert accounts_with(app, NEW) == 0
+    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    refused = api.post("/signup", {"email": NEW, "code": wrong, "password": NEW_PASSWORD})
+    assert refused.status_code == 400 and "code" in refused.get_json()["data"]["errors"]
+    assert accounts_with(app, NEW) == 0
+    done = api.post("/signup", {"email": NEW, "code": code, "password": NEW_PASSWORD})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["data"]["next"] == "/account"
+    with app.app_context():
+        account = db.session.scalar(select(Account).where(Account.email == NEW))
+        assert account is not None and account.role == Role.MEMBER
+        assert account.password_hash.startswith("$argon2id$")
+    page = api.client.get("/account")
+    assert page.status_code == 200 and NEW in page.get_data(as_text=True)
+    assert api.client.get("/cms/").status_code == 403  # members stay out of the CMS
+
+
+@pytest.mark.parametrize("password", ["short", NEW, NEW.upper()])
+def test_sign_up_refuses_weak_passwords_without_spending_the_code(
+    app: Flask, api: Api, password: str
+) -> None:
+    api.post("/signup/code", {"email": NEW})
+    code = code_for(app, NEW)
+    weak = api.post("/signup", {"email": NEW, "code": code, "password": password})
+    assert weak.status_code == 400 and "password" in weak.get_json()["data"]["errors"]
+    ok = api.post("/signup", {"email": NEW, "code": code, "password": NEW_PASSWORD})
+    assert ok.status_code == 200
+
+
+def test_two_sign_ups_racing_for_one_address_end_with_one_account(app: Flask, api: Api) -> None:
+    api.post("/signup/code", {"email": NEW})
+    code = code_for(app, NEW)
+    rivals = [Api(app.test_client()) for _ in range(4)]
+    for rival in rivals:
+        rival.refresh_token("/signup")
+    barrier = threading.Barrier(len(rivals))
+
+    def race(rival: Api) -> int:
+        barrier.wait()
+        body = {"email": NEW, "code": code, "password": NEW_PASSWORD}
+        return int(rival.post("/signup", body).status_code)
+
+    with ThreadPoolExecutor(len(rivals)) as pool:
+        results = list(pool.map(race, rivals))
+    assert results.count(200) == 1
+    assert accounts_with(app, NEW) == 1
+
+
+def test_sign_up_to_a_taken_address_tells_its_owner_and_sends_no_code(app: Flask, api: Api) -> None:
+    owner = member(app)
+    known = api.post("/signup/code", {"email": owner.email})
+    unknown = api.post("/signup/code", {"email": NEW})
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_json() == unknown.get_json()
+    notices = mail_to(app, owner.email)
+    assert len(notices) == 1
+    assert not CODE_LINE.search(notices[0].text)
+    assert f"{app.config['PUBLIC_URL']}/password/reset" in notices[0].text
+    assert notices[0].subject != mail_to(app, NEW)[0].subject
+
+
+def test_reset_for_an_unknown_address_sends_nothing(app: Flask, api: Api) -> None:
+    owner = member(app)
+    known = api.post("/password/reset/code", {"email": owner.email})
+    unknown = api.post("/password/reset/code", {"email": NEW})
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_json() == unknown.get_json()
+    assert mail_to(app, NEW) == []
+    assert len(mail_to(app, owner.email)) == 1
+
+
+def test_guesses_are_answered_alike_for_known_and_unknown_addresses(app: Flask, api: Api) -> None:
+    owner = member(app)
+    answers = []
+    for address in (owner.email, NEW):
+        api.post("/password/reset/code", {"email": address})
+        settle(app)
+        body = {"email": address, "code": "ABCDEF", "password": NEW_PASSWORD}
+        answers.append(api.post("/password/reset", body).get_json())
+    assert answers[0] == answers[1]
+    assert answers[0]["data"]["attempts_left"] == app.config["EMAILCODE_MAX_ATTEMPTS"] - 1
+
+
+@pytest.mark.parametrize("path", ["/signup/code", "/password/reset/code"])
+def test_known_and_unknown_addresses_take_the_same_time(
+    make_app: Callable[..., Flask], path: str
+) -> None:
+    app = make_app(RATELIMIT_ENABLED=False)
+    known = [member(app, f"known{n}@example.com").email for n in range(50)]
+    unknown = [f"unknown{n}@example.com" for n in range(50)]
+    api = Api(app.test_client())
+    api.refresh_token("/signup")
+    api.post(path, {"email": "warm.up@example.com"})
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    for pair in zip(known, unknown, strict=True):
+        for kind, address in zip(("known", "unknown"), pair, strict=True):
+            settle(app)  # measure the answer, not the background work of the last one
+            started = time.perf_counter()
+            response = api.post(path, {"email": address})
+            timings[kind].append(time.perf_counter() - started)
+            assert response.status_code == 200
+    difference = abs(statistics.median(timings["known"]) - statistics.median(timings["unknown"]))
+    assert difference < 0.010, timings
+
+
+def test_reset_sets_the_password_ends_sessions_voids_codes_and_tells_the_owner(
+    app: Flask, api: Api
+) -> None:
+    owner = member(app)
+    elsewhere = login(app, owner)
+    assert elsewhere.post("/account/email/code", {"email": "moving@example.com"}).status_code == 200
+    change_code = code_for(app, "moving@example.com")
+    api.post("/password/reset/code", {"email": owner.email})
+    code = code_for(app, owner.email)
+    done = api.post(
+        "/password/reset", {"email": owner.email, "code": code, "password": NEW_PASSWORD}
+    )
+    assert done.status_code == 200, done.get_json()
+    assert elsewhere.client.get("/account").status_code == 302  # logged out
+    fresh = login(app, owner, NEW_PASSWORD)
+    old = Api(app.test_client())
+    old.refresh_token("/login")
+    assert old.post("/login", {"email": owner.email, "password": PASSWORD}).status_code == 400
+    stale = fresh.post("/account/email", {"email": "moving@example.com", "code": change_code})
+    assert stale.status_code == 400  # the outstanding code died with the old password
+    notices = [m for m in mail_to(app, owner.email) if not CODE_LINE.search(m.text)]
+    assert len(notices) == 1 and notices[0].html
+
+
+def test_a_member_changes_email_by_code(app: Flask) -> None:
+    owner = member(app)
+    api = login(app, owner)
+    assert api.post("/account/email/code", {"email": NEW}).status_code == 200
+    done = api.post("/account/email", {"email": NEW, "code": code_for(app, NEW)})
+    assert done.status_code == 200, done.get_json()
+    assert NEW in api.client.get("/account").get_data(as_text=True)
+    assert len(mail_to(app, owner.email)) == 1  # the old address is told
+
+
+def test_members_change_email_under_the_same_rules(app: Flask, clock: Any) -> None:
+    owner = member(app)
+    api = login(app, owner)
+    assert api.post("/account/email/code", {"email": owner.email.upper()}).status_code == 400
+    assert (
+        api.post(
+            "/account/email/code", {"email": "x@example.com\r\nBcc: y@example.com"}
+        ).status_code
+        == 400
+    )
+    clock.advance(app.config["REAUTH_MAX_AGE"] + 1)
+    stale = api.post("/account/email/code", {"email": NEW})
+    assert stale.status_code == 401 and stale.get_json()["data"]["reauth"] is True
+
+
+# Each flow's code, tried at every other flow's endpoint: always refused.
+FLOWS = {
+    "sign_up": ("/signup", lambda a: {"password": NEW_PASSWORD}),
+    "reset_password": ("/password/reset", lambda a: {"password": NEW_PASSWORD}),
+    "member_change_email": ("/account/email", lambda a: {}),
+    "cms_change_email": ("/cms/resetemail", lambda a: {}),
+}
+
+
+def test_a_code_for_one_purpose_is_useless_for_every_other(app: Flask) -> None:
+    from tests.app_fixtures import add_staff
+
+    owner = member(app)
+    staff = add_staff(app, "staff@example.com")
+    visitor = Api(app.test_client())
+    visitor.refresh_token("/signup")
+    mover = member(app, "mover@example.com")  # not the reset's owner: a reset ends sessions
+    as_member, as_staff = login(app, mover), Api(app.test_client())
+    as_staff.login(staff)
+    clients = {
+        "sign_up": visitor,
+        "reset_password": Api(app.test_client()),
+        "member_change_email": as_member,
+        "cms_change_email": as_staff,
+    }
+    clients["reset_password"].refresh_token("/password/reset")
+    visitor.post("/signup/code", {"email": "x1@example.com"})
+    clients["reset_password"].post("/password/reset/code", {"email": owner.email})
+    as_member.post("/account/email/code", {"email": "x2@example.com"})
+    as_staff.post("/cms/email_captcha", {"email": "x3@example.com"})
+    issued = {
+        "sign_up": ("x1@example.com", code_for(app, "x1@example.com")),
+        "reset_password": (owner.email, code_for(app, owner.email)),
+        "member_change_email": ("x2@example.com", code_for(app, "x2@example.com")),
+        "cms_change_email": ("x3@example.com", code_for(app, "x3@example.com")),
+    }
+    for source, (address, code) in issued.items():
+        for target, (path, extra) in FLOWS.items():
+            if target == source:
+                continue
+            field = "captcha" if target == "cms_change_email" else "code"
+            body = {"email": address, field: code, **extra(address)}
+            response = clients[target].post(path, body)
+            assert response.status_code == 400, (source, target, response.get_json())
+    # Every code still works where it belongs: the refusals spent nothing.
+    for source, (address, code) in issued.items():
+        path, extra = FLOWS[source]
+        field = "captcha" if source == "cms_change_email" else "code"
+        response = clients[source].post(path, {"email": address, field: code, **extra(address)})
+        assert response.status_code == 200, (source, response.get_json())
