@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 from flask import Flask, current_app
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
@@ -61,7 +61,7 @@ def init_app(app: Flask) -> Celery:
     # Redis that restarts empty loses kombu's exchange bindings, and a message
     # routed through a named exchange before a worker re-declares them is
     # silently dropped. The default exchange needs no binding to route.
-    mail_queue = Queue(QUEUE, exchange=Exchange(""), routing_key=QUEUE)
+    mail_queue = Queue(QUEUE, exchange=Exchange(""), routing_key=QUEUE)  # type: ignore[no-untyped-call]
     celery.conf.update(
         task_queues=[mail_queue],
         task_default_queue=QUEUE,
