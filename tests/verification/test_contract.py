@@ -253,3 +253,16 @@ def test_racing_wrong_guesses_never_pass_the_failure_cap(verifier: Verifier) -> 
         results = list(pool.map(race, guesses))
     assert results.count("wrong") == policy.failure_cap
     assert results.count("capped") == len(guesses) - policy.failure_cap
+
+
+PURPOSES = ["change_email", "sign_up", "reset_password"]
+
+
+@pytest.mark.parametrize("issued_for", PURPOSES)
+@pytest.mark.parametrize("tried_for", PURPOSES)
+def test_a_code_works_for_its_own_purpose_only(
+    verifier: Verifier, issued_for: str, tried_for: str
+) -> None:
+    code = verifier.issue(issued_for, A, ADDR).code
+    outcome = verifier.verify(tried_for, A, ADDR, code).outcome
+    assert (outcome is Outcome.OK) is (issued_for == tried_for)
