@@ -271,3 +271,51 @@ def test_a_code_for_one_purpose_is_useless_for_every_other(app: Flask) -> None:
         field = "captcha" if source == "cms_change_email" else "code"
         response = clients[source].post(path, {"email": address, field: code, **extra(address)})
         assert response.status_code == 200, (source, response.get_json())
+
+
+@pytest.mark.parametrize(
+    "path", ["/signup/code", "/signup", "/password/reset/code", "/password/reset", "/login"]
+)
+def test_member_endpoints_need_the_csrf_token(app: Flask, path: str) -> None:
+    api = Api(app.test_client())
+    api.token = ""
+    response = api.post(path, {"email": NEW, "code": "ABCDEF", "password": NEW_PASSWORD})
+    assert response.status_code == 400 and response.get_json()["data"]["csrf"] is True
+    assert mail_to(app, NEW) == []
+
+
+@pytest.mark.parametrize("path", ["/signup/code", "/password/reset/code"])
+def test_member_code_requests_share_the_limits(make_app: Callable[..., Flask], path: str) -> None:
+    app = make_app(EMAILCODE_LIMIT_PER_IP="2/hour")
+    api = Api(app.test_client())
+    api.refresh_token("/signup")
+    assert api.post(path, {"email": "a@example.com"}).status_code == 200
+    assert api.post(path, {"email": "b@example.com"}).status_code == 200
+    limited = api.post(path, {"email": "c@example.com"})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/signup/code", "sign_up"), ("/password/reset/code", "reset_password")]
+)
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_each_purpose_mails_in_the_requesters_language_with_its_own_subject(
+    app: Flask, path: str, kind: str, language: str
+) -> None:
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    address = member(app).email if kind == "reset_password" else NEW
+    api = Api(app.test_client(), language)
+    api.refresh_token("/signup")
+    assert api.post(path, {"email": address}).status_code == 200
+    letter = mail_to(app, address)[0]
+    assert CODE_LINE.search(letter.text) and letter.html
+    cjk = any("\u4e00" <= ch <= "\u9fff" for ch in letter.text)
+    assert cjk is (language != "en")
+    subjects = {
+        "sign_up": "Campus forum sign-up code",
+        "reset_password": "Campus forum password reset code",
+    }
+    with app.test_request_context(), force_locale("en" if language == "en" else "zh"):
+        assert letter.subject == _(subjects[kind])
