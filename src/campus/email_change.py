@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from flask import Response
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
 from campus.models import Account, utcnow
+from campus.responses import ok
 from verification import Outcome, Verdict
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,16 @@ def _tell_the_old_address(old: str, new: Address, when: datetime, account_name: 
     except MailUnavailable:
         # The change stands either way; the failure is logged with its cause.
         log.exception("notice of email change not sent")
+
+
+def code_sent(sent: codes.Sent) -> Response:
+    """The answer to a code request on behalf of a logged-in account."""
+    return ok(
+        _("The code was sent. Please check your inbox."),
+        resend_after=sent.resend_after,
+        expires_in=sent.expires_in,
+        delivery=sent.delivery,
+    )
 
 
 def refusal_message(verdict: Verdict) -> str:

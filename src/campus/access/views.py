@@ -42,11 +42,20 @@ def code_sent() -> Response:
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(home_of(current_user))
-    return render_template("access/login.html", next=local_path(request.args.get("next")))
+    return render_template(
+        "access/login.html",
+        heading=_("Log in"),
+        action=url_for("access.login_post", next=local_path(request.args.get("next"))),
+    )
 
 
 @bp.post("/login")
 def login_post() -> Response:
+    return log_in()
+
+
+def log_in() -> Response:
+    """Check the password, start a fresh session, say where to go next."""
     form = LoginForm().validated()
     account = accounts.authenticate(form.email.data, form.password.data)
     if account is None:

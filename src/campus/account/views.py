@@ -11,6 +11,7 @@ from campus.access.forms import AddressForm
 from campus.account import bp
 from campus.auth import account_required, current_account, recent_login_required
 from campus.deliveries import delivery_status
+from campus.email_change import code_sent
 from campus.forms import ApiForm, code_field, email_field
 from campus.limits import code_sending
 from campus.responses import json_only, ok
@@ -39,13 +40,7 @@ def email_page() -> str:
 @recent_login_required
 def email_code() -> Response:
     form = AddressForm().validated()
-    sent = email_change.request_change(current_account(), form.email.data)
-    return ok(
-        _("The code was sent. Please check your inbox."),
-        resend_after=sent.resend_after,
-        expires_in=sent.expires_in,
-        delivery=sent.delivery,
-    )
+    return code_sent(email_change.request_change(current_account(), form.email.data))
 
 
 @bp.get("/email/code/<delivery>")

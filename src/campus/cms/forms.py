@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import PasswordField
-from wtforms.validators import InputRequired
-
 from campus.forms import ApiForm, code_field, email_field
-
-
-class LoginForm(ApiForm):
-    email = email_field()
-    password = PasswordField(validators=[InputRequired()])
 
 
 class EmailCaptchaForm(ApiForm):

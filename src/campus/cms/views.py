@@ -7,18 +7,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from campus import accounts, email_change
+from campus import email_change
+from campus.access.views import local_path, log_in
 from campus.auth import (
     current_account,
     recent_login_required,
-    sign_in,
     sign_out,
     staff_required,
 )
 from campus.cms import bp
-from campus.cms.forms import EmailCaptchaForm, LoginForm, ResetEmailForm
+from campus.cms.forms import EmailCaptchaForm, ResetEmailForm
 from campus.deliveries import delivery_status
-from campus.errors import BadInput
+from campus.email_change import code_sent
 from campus.limits import code_sending
 from campus.responses import json_only, ok
 
@@ -27,18 +27,16 @@ from campus.responses import json_only, ok
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("cms.index"))
-    return render_template("cms/login.html", next=_local_path(request.args.get("next")))
+    return render_template(
+        "access/login.html",
+        heading=_("Log in to the CMS"),
+        action=url_for("cms.login_post", next=local_path(request.args.get("next"))),
+    )
 
 
 @bp.post("/login")
 def login_post() -> Response:
-    form = LoginForm().validated()
-    account = accounts.authenticate(form.email.data, form.password.data)
-    if account is None:
-        raise BadInput(_("Wrong email or password."), field="password")
-    sign_in(account)
-    target = _local_path(request.args.get("next")) or url_for("cms.index")
-    return ok(_("Logged in."), next=target)
+    return log_in()
 
 
 @bp.post("/logout")
@@ -65,13 +63,7 @@ def resetemail() -> str:
 @recent_login_required
 def email_captcha() -> Response:
     form = EmailCaptchaForm().validated()
-    sent = email_change.request_change(current_account(), form.email.data)
-    return ok(
-        _("The code was sent. Please check your inbox."),
-        resend_after=sent.resend_after,
-        expires_in=sent.expires_in,
-        delivery=sent.delivery,
-    )
+    return code_sent(email_change.request_change(current_account(), form.email.data))
 
 
 @bp.get("/email_captcha/<delivery>")
@@ -90,10 +82,3 @@ def resetemail_post() -> Response:
         current_account(), form.email.data, form.captcha.data, code_field="captcha"
     )
     return ok(_("Your email address was changed."), email=address.value, next=url_for("cms.index"))
-
-
-def _local_path(target: str | None) -> str | None:
-    """Only same-site paths: an open redirect would turn login into a phishing aid."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return None
