@@ -100,18 +100,17 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     for name in _STRINGS:
         if environ.get(name):
             settings[name] = environ[name]
-    for name in _INTEGERS:
-        if environ.get(name, "").strip():
-            try:
-                settings[name] = int(environ[name])
-            except ValueError as exc:
-                raise ConfigError(f"{name} must be a whole number, not {environ[name]!r}") from exc
-    for name in _FLOATS:
-        if environ.get(name, "").strip():
-            try:
-                settings[name] = float(environ[name])
-            except ValueError as exc:
-                raise ConfigError(f"{name} must be a number, not {environ[name]!r}") from exc
+    numbers: list[tuple[tuple[str, ...], type[int] | type[float], str]] = [
+        (_INTEGERS, int, "a whole number"),
+        (_FLOATS, float, "a number"),
+    ]
+    for names, kind, described in numbers:
+        for name in names:
+            if environ.get(name, "").strip():
+                try:
+                    settings[name] = kind(environ[name])
+                except ValueError as exc:
+                    raise ConfigError(f"{name} must be {described}, not {environ[name]!r}") from exc
     for name in _BOOLEANS:
         if name in environ:
             settings[name] = parse_bool(name, environ[name])

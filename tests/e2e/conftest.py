@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from werkzeug.serving import make_server
 from tests.services import chromium_path, free_port, missing
 
 try:
-    from playwright.sync_api import Browser, sync_playwright
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - the dev extras install it
     sync_playwright = None  # type: ignore[assignment]
 
@@ -77,3 +78,12 @@ def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
 def live_server(app: Flask) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
         yield server
+
+
+def log_in(page: Page, base: str, email: str, password: str, then: str) -> None:
+    """Log in through the CMS form and land on ``then``."""
+    page.goto(f"{base}/cms/login?next={then}")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    expect(page).to_have_url(re.compile(rf"^[^?]*{re.escape(then)}$"))

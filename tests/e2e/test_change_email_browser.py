@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.app_fixtures import Staff, letters
 from tests.clock import FakeClock
-from tests.e2e.conftest import ARTIFACTS, LiveServer
+from tests.e2e.conftest import ARTIFACTS, LiveServer, log_in
 
 NEW = "moved@example.com"
 
@@ -81,11 +81,7 @@ def test_stale_login_asks_for_the_password_in_place(
 ) -> None:
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(f"{live_server.url}/cms/login?next=/cms/resetemail")
-    page.fill("#email", staff.email)
-    page.fill("#password", staff.password)
-    page.click("#login-submit")
-    expect(page).to_have_url(re.compile(r"^[^?]*/cms/resetemail$"))
+    log_in(page, live_server.url, staff.email, staff.password, "/cms/resetemail")
 
     clock.advance(app.config["REAUTH_MAX_AGE"] + 60)
     page.fill("#email", NEW)
@@ -112,11 +108,7 @@ def test_a_limit_shows_when_to_try_again(
     app.config["EMAILCODE_LIMIT_PER_ADDRESS"] = "1/hour"
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(f"{live_server.url}/cms/login?next=/cms/resetemail")
-    page.fill("#email", staff.email)
-    page.fill("#password", staff.password)
-    page.click("#login-submit")
-    expect(page).to_have_url(re.compile(r"^[^?]*/cms/resetemail$"))
+    log_in(page, live_server.url, staff.email, staff.password, "/cms/resetemail")
     page.fill("#email", NEW)
     page.click("#get-code")
     expect(page.locator("#get-code")).to_contain_text(re.compile(r"\d+"))
