@@ -80,15 +80,7 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
     try:
         issued = engine.issue(purpose, account, address.key)
     except IssueRefused as refused:
-        reason = "failure_cap" if isinstance(refused, TooManyFailures) else "cooldown"
-        event(
-            "code.limited",
-            account=account,
-            address=address.value,
-            purpose=purpose,
-            limit=reason,
-            retry_after=refused.retry_after,
-        )
+        _log_limited(refused, account, address, purpose)
         raise
     request = MailRequest(
         kind=f"{purpose}_code",
@@ -117,14 +109,7 @@ def issue_unsent(purpose: Purpose, account: str, address: Address) -> None:
     try:
         verifier().issue(purpose, account, address.key)
     except IssueRefused as refused:
-        event(
-            "code.limited",
-            account=account,
-            address=address.value,
-            purpose=purpose,
-            limit="cooldown",
-            retry_after=refused.retry_after,
-        )
+        _log_limited(refused, account, address, purpose)
 
 
 def withdraw(request: MailRequest) -> None:
@@ -148,14 +133,7 @@ def check_code(purpose: Purpose, account: str, address: Address, code: str) -> V
     try:
         verdict = verifier().verify(purpose, account, address.key, code)
     except TooManyFailures as capped:
-        event(
-            "code.limited",
-            account=account,
-            address=address.value,
-            purpose=purpose,
-            limit="failure_cap",
-            retry_after=capped.retry_after,
-        )
+        _log_limited(capped, account, address, purpose)
         raise
     name = "code.verified" if verdict.is_ok else "code.refused"
     event(
@@ -167,3 +145,15 @@ def check_code(purpose: Purpose, account: str, address: Address, code: str) -> V
         attempts_left=verdict.attempts_left,
     )
     return verdict
+
+
+def _log_limited(refused: IssueRefused, account: str, address: Address, purpose: str) -> None:
+    reason = "failure_cap" if isinstance(refused, TooManyFailures) else "cooldown"
+    event(
+        "code.limited",
+        account=account,
+        address=address.value,
+        purpose=purpose,
+        limit=reason,
+        retry_after=refused.retry_after,
+    )

@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from campus import codes
-from campus.addresses import Address, BadAddress, mask, parse_address
+from campus.addresses import Address, mask
 from campus.auth import renew_session
 from campus.errors import BadInput
 from campus.events import event
 from campus.extensions import db
+from campus.forms import typed_address
+from campus.mail.delivery import NOTICE_TTL
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
 from campus.models import Account, utcnow
@@ -24,8 +26,6 @@ from campus.responses import ok
 from verification import Outcome, Verdict
 
 log = logging.getLogger(__name__)
-
-NOTICE_TTL = 86400  # how long the notice's delivery status is kept
 
 
 def request_change(account: Account, typed_email: object, *, field: str = "email") -> codes.Sent:
@@ -110,12 +110,7 @@ def refusal_message(verdict: Verdict) -> str:
 
 def _available_address(account: Account, typed_email: object, field: str) -> Address:
     """A valid address that is neither the account's own nor another account's."""
-    if not isinstance(typed_email, str) or not typed_email.strip():
-        raise BadInput(_("Please enter an email address."), field=field)
-    try:
-        address = parse_address(typed_email)
-    except BadAddress as exc:
-        raise BadInput(_("Please enter a valid email address."), field=field) from exc
+    address = typed_address(typed_email, field)
     if address.key == account.email.lower():
         raise BadInput(_("That is already your email address."), field=field)
     taken = db.session.scalar(

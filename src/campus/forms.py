@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import Field, Form, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from campus.addresses import Address, BadAddress, parse_address
 from campus.errors import BadInput
 from verification import normalize_code
 
@@ -46,6 +48,16 @@ class ApiForm(FlaskForm):  # type: ignore[misc]
                 errors={name: str(errs[0]) for name, errs in self.errors.items()},
             )
         return self
+
+
+def typed_address(typed: object, field: str = "email") -> Address:
+    """The address a person typed, validated, or BadInput naming the field."""
+    if not isinstance(typed, str) or not typed.strip():
+        raise BadInput(gettext("Please enter an email address."), field=field)
+    try:
+        return parse_address(typed)
+    except BadAddress as exc:
+        raise BadInput(gettext("Please enter a valid email address."), field=field) from exc
 
 
 def email_field() -> StringField:

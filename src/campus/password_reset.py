@@ -12,14 +12,15 @@ from campus.addresses import Address
 from campus.email_change import refusal_message
 from campus.errors import BadInput
 from campus.events import event
+from campus.forms import typed_address
+from campus.mail.delivery import NOTICE_TTL
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
 from campus.models import Account, utcnow
 from campus.quiet import quiet
-from campus.signup import password_message, typed_address
+from campus.signup import password_message
 
 log = logging.getLogger(__name__)
-NOTICE_TTL = 86400
 
 
 def request_code(typed_email: object) -> None:

@@ -8,28 +8,19 @@ from sqlalchemy.exc import IntegrityError
 
 from campus import codes
 from campus.accounts import AccountError, check_new_password, find_by_email
-from campus.addresses import Address, BadAddress, parse_address
+from campus.addresses import Address
 from campus.auth import sign_in
 from campus.email_change import refusal_message
 from campus.errors import BadInput
 from campus.extensions import db
+from campus.forms import typed_address
+from campus.mail.delivery import NOTICE_TTL
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.models import Account, Role
 from campus.passwords import hash_password
 from campus.public_url import public_url
 from campus.quiet import quiet
-
-NOTICE_TTL = 86400
-
-
-def typed_address(typed: object, field: str = "email") -> Address:
-    if not isinstance(typed, str) or not typed.strip():
-        raise BadInput(_("Please enter an email address."), field=field)
-    try:
-        return parse_address(typed)
-    except BadAddress as exc:
-        raise BadInput(_("Please enter a valid email address."), field=field) from exc
 
 
 def request_code(typed_email: object) -> None:

@@ -11,6 +11,9 @@ import redis
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
 from sqlalchemy.engine import Engine
 
+# How long a notice's delivery status is kept: notices carry no code to expire with.
+NOTICE_TTL = 86400
+
 
 class Status(enum.StrEnum):
     QUEUED = "queued"
