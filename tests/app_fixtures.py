@@ -71,14 +71,25 @@ def postgres_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | 
     admin.dispose()
 
 
+def sqlite_copy(template: Path, directory: Path) -> str:
+    """A fresh database for one test: a copy of the migrated template."""
+    path = directory / "campus.sqlite3"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_only(tmp_path: Path, sqlite_template: Path) -> str:
+    """For tests that do not depend on the database: override database_uri with this."""
+    return sqlite_copy(sqlite_template, tmp_path)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_uri(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> Iterator[str]:
     if request.param == "sqlite":
-        path = tmp_path / "campus.sqlite3"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
+        yield sqlite_copy(sqlite_template, tmp_path)
         return
     scoped = request.getfixturevalue("postgres_schema")
     if scoped is None:

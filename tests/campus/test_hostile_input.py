@@ -7,7 +7,6 @@ one validated address with only the headers the templates set, whatever is sent.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from campus import create_app
 from campus.addresses import parse_address
-from tests.app_fixtures import Api, add_staff, base_config
+from tests.app_fixtures import Api, add_staff, base_config, sqlite_copy
 from tests.smtp_server import Inbox, smtp_server
 
 JSON_POSTS = ["/cms/login", "/cms/logout", "/cms/email_captcha", "/cms/resetemail", "/reauth"]
@@ -107,12 +106,12 @@ def hostile(
 ) -> Iterator[tuple[Flask, Api, Inbox]]:
     """One app for every example: a real SMTP server, no request limits, no cooldown."""
     directory = tmp_path_factory.mktemp("hostile")
-    shutil.copy(sqlite_template, directory / "campus.sqlite3")
+    database = sqlite_copy(sqlite_template, directory)
     with smtp_server("plain") as (port, inbox):
         app = create_app(
             base_config(
                 directory,
-                f"sqlite:///{directory / 'campus.sqlite3'}",
+                database,
                 MAIL_SERVER="127.0.0.1",
                 MAIL_PORT=port,
                 RATELIMIT_ENABLED=False,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +13,9 @@ from tests.clock import FakeClock
 
 
 @pytest.fixture
-def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
+def database_uri(sqlite_only: str) -> str:
     """Limits do not depend on the database; one is enough here."""
-    path = tmp_path / "campus.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_only
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,11 +22,9 @@ NEW = "queued.person@example.com"
 
 
 @pytest.fixture
-def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
+def database_uri(sqlite_only: str) -> str:
     """The queue does not depend on the database; one is enough here."""
-    path = tmp_path / "campus.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_only
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,11 +66,9 @@ class LiveServer:
 
 
 @pytest.fixture
-def database_uri(tmp_path: Path, sqlite_template: Path) -> str:
+def database_uri(sqlite_only: str) -> str:
     """One database is enough for a browser: the app tests cover both."""
-    path = tmp_path / "campus.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_only
 
 
 @pytest.fixture
@@ -87,3 +84,5 @@ def log_in(page: Page, base: str, email: str, password: str, then: str) -> None:
     page.fill("#password", password)
     page.click("#login-submit")
     expect(page).to_have_url(re.compile(rf"^[^?]*{re.escape(then)}$"))
+    # The URL changes before the page's deferred script has wired the buttons.
+    page.wait_for_load_state()

@@ -23,11 +23,13 @@ def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, st
     page.on("console", lambda message: console.append(message.text))
     page.goto(f"{live_server.url}/cms/resetemail")
     expect(page).to_have_url(re.compile(r"/cms/login\?next="))
+    page.wait_for_load_state()
 
     page.fill("#email", staff.email)
     page.fill("#password", staff.password)
     page.click("#login-submit")
     expect(page).to_have_url(re.compile(r"^[^?]*/cms/resetemail$"))
+    page.wait_for_load_state()
 
     # The page is usable at phone width: nothing sticks out sideways.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -67,6 +69,7 @@ def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, st
     page.fill("#captcha", code.lower())
     page.click("#change-submit")
     expect(page).to_have_url(re.compile(r"^[^?]*/cms/$"))
+    page.wait_for_load_state()
     expect(page.locator("#account-email")).to_have_text(NEW)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-after-change.png"), full_page=True)

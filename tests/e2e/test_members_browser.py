@@ -53,11 +53,13 @@ def test_a_member_signs_up_resets_logs_in_and_moves(
     page.fill("#password", FIRST)
     page.click("#signup-submit")
     expect(page).to_have_url(re.compile(r"^[^?]*/account$"))
+    page.wait_for_load_state()
     expect(page.locator("#account-email")).to_have_text(ADDRESS)
 
     # Log out.
     page.click("#logout")
     expect(page).to_have_url(re.compile(r"^[^?]*/login$"))
+    page.wait_for_load_state()
 
     # Reset the forgotten password.
     page.goto(f"{base}/password/reset")
@@ -66,6 +68,7 @@ def test_a_member_signs_up_resets_logs_in_and_moves(
     page.fill("#password", SECOND)
     page.click("#reset-submit")
     expect(page).to_have_url(re.compile(r"^[^?]*/login$"))
+    page.wait_for_load_state()
 
     # The old password no longer works; the new one does.
     page.fill("#email", ADDRESS)
@@ -75,6 +78,7 @@ def test_a_member_signs_up_resets_logs_in_and_moves(
     page.fill("#password", SECOND)
     page.click("#login-submit")
     expect(page).to_have_url(re.compile(r"^[^?]*/account$"))
+    page.wait_for_load_state()
 
     # Change the email by code.
     page.goto(f"{base}/account/email")
@@ -82,6 +86,7 @@ def test_a_member_signs_up_resets_logs_in_and_moves(
     page.fill("#code", newest_code(app, mailbox, base, MOVED))
     page.click("#change-submit")
     expect(page).to_have_url(re.compile(r"^[^?]*/account$"))
+    page.wait_for_load_state()
     expect(page.locator("#account-email")).to_have_text(MOVED)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "member-account.png"), full_page=True)
