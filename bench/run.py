@@ -97,6 +97,29 @@ class Run:
         return [s for s in self.samples if s.status == 200]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of a process and all its descendants, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(used.get(member, 0.0) for member in tree)
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -240,7 +263,7 @@ def prepare_database(directory: Path, env: dict[str, str], accounts: int) -> Non
 
 
 def scenario(
-    name: str, directory: Path, env: dict[str, str], args: argparse.Namespace
+    name: str, directory: Path, env: dict[str, str], args: argparse.Namespace, redis_pid: int
 ) -> dict[str, object]:
     smtp_port, web_port = free_port(), free_port()
     arrivals_file = directory / f"{name}-arrivals.json"
@@ -256,7 +279,7 @@ def scenario(
         ],
         env,
         directory / f"{name}-smtp.log",
-    ):
+    ) as sink:
         wait_for_port(smtp_port)
         app = "floor_app:app" if name == "floor" else "campus:create_app()"
         gunicorn = [
@@ -268,7 +291,7 @@ def scenario(
             str(ROOT / "bench") if name == "floor" else str(directory),
             app,
         ]
-        with process(gunicorn, env, directory / f"{name}-gunicorn.log"):
+        with process(gunicorn, env, directory / f"{name}-gunicorn.log") as web:
             wait_for_port(web_port)
             worker = (
                 [
@@ -282,7 +305,7 @@ def scenario(
                 if name == "queue"
                 else ["sleep", "3600"]
             )
-            with process(worker, env, directory / f"{name}-worker.log"):
+            with process(worker, env, directory / f"{name}-worker.log") as mailer:
                 time.sleep(3 if name == "queue" else 0.5)
                 emails = (
                     [None] * args.connections
@@ -290,7 +313,18 @@ def scenario(
                     else [f"staff{n}@bench.example" for n in range(args.connections)]
                 )
                 clients = [Client(web_port, email) for email in emails]
+                parts = {"web": web.pid, "worker": mailer.pid, "smtp": sink.pid}
+                parts["redis"] = redis_pid
+                before = {part: cpu_seconds(pid) for part, pid in parts.items()}
+                load_before = time.process_time()
                 closed = closed_loop(clients, args.seconds, f"{name}c")
+                used = {part: cpu_seconds(pid) - before[part] for part, pid in parts.items()}
+                used["load"] = time.process_time() - load_before
+                # CPU milliseconds per accepted request, by process: where the cores went.
+                result["cpu_ms"] = {
+                    part: round(seconds * 1000 / max(1, len(closed.accepted())), 2)
+                    for part, seconds in used.items()
+                }
                 latencies = [s.latency for s in closed.accepted()]
                 result |= {
                     "accepted_per_s": len(closed.accepted()) / closed.seconds,
@@ -350,12 +384,14 @@ def main() -> None:
         [redis_server, "--port", str(redis_port), "--save", "", "--bind", "127.0.0.1"],
         base_env,
         directory / "redis.log",
-    ):
+    ) as redis_process:
         wait_for_port(redis_port)
         prepare_database(directory, {**base_env, "MAIL_PORT": "25"}, args.connections)
-        results.append(scenario("queue", directory, base_env, args))
-        results.append(scenario("sync", directory, {**base_env, "MAIL_DELIVERY": "direct"}, args))
-        results.append(scenario("floor", directory, base_env, args))
+        pid = redis_process.pid
+        results.append(scenario("queue", directory, base_env, args, pid))
+        sync_env = {**base_env, "MAIL_DELIVERY": "direct"}
+        results.append(scenario("sync", directory, sync_env, args, pid))
+        results.append(scenario("floor", directory, base_env, args, pid))
     print(json.dumps(results, indent=2))
     print()
     print(

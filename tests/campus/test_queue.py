@@ -291,6 +291,7 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
     worker = Worker(tmp_path, settings).start()
     clients = [staff_client(app, f"load{n}@example.com") for n in range(3)]
     results: list[tuple[float, int, float]] = []
+    accepted: list[tuple[float, Api, str]] = []
     started = time.monotonic()
 
     def load(n: int) -> None:
@@ -299,6 +300,8 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
             before = time.monotonic()
             response = api.post("/cms/email_captcha", {"email": f"c{n}-{sent}@example.com"})
             results.append((before - started, response.status_code, time.monotonic() - before))
+            if response.status_code == 200:
+                accepted.append((before - started, api, response.get_json()["data"]["delivery"]))
             sent += 1
             time.sleep(0.1)
 
@@ -318,14 +321,19 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
         assert outage and set(outage) == {503}
         after = [status for at, status, _ in results if at > 6.5]
         assert after and set(after) == {200}
+        # The worker is back too: everything accepted after the restart is delivered.
+        later = [(api, delivery) for at, api, delivery in accepted if at > 6.5]
+        assert {settled(api, delivery) for api, delivery in later} == {"sent"}
     finally:
         worker.stop()
         server.close()
 
 
-def test_an_idle_worker_recovers_from_a_redis_restart(
+def test_a_busy_worker_recovers_from_a_redis_restart(
     make_app: Callable[..., Flask], smtp: tuple[int, Inbox], tmp_path: Path
 ) -> None:
+    """Redis restarts while messages are taken but unacknowledged and the consumer
+    is waiting for more: the worker reconnects and goes on delivering."""
     from tests.redis_process import RedisProcess
 
     server = RedisProcess().start()
@@ -333,19 +341,32 @@ def test_an_idle_worker_recovers_from_a_redis_restart(
     settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
     settings |= QUEUE_SETTINGS
     app = make_app(**settings)
-    worker = Worker(tmp_path, settings).start()
+    worker = Worker(tmp_path, settings, concurrency=4).start()
     try:
         api = staff_client(app)
         first = api.post("/cms/email_captcha", {"email": "before@example.com"})
         assert settled(api, first.get_json()["data"]["delivery"]) == "sent"
+        # Two sends in flight, two threads free: the consumer holds unacknowledged
+        # messages and a blocking read on the queue when the connection goes.
+        inbox.data_delay = 2.0
+        busy = [staff_client(app, f"busy{n}@example.com") for n in range(2)]
+        for n, client in enumerate(busy):
+            assert (
+                client.post("/cms/email_captcha", {"email": f"slow{n}@example.com"}).status_code
+                == 200
+            )
+        assert wait_until(lambda: inbox.attempts == 3, 10)
         server.stop()
+        inbox.data_delay = 0.0
         time.sleep(3)
         server.start()
-        assert wait_until(lambda: "Connected to redis" in worker.log().rsplit("lost", 1)[-1], 30)
+        reconnected = wait_until(lambda: "Connected to " in worker.log().rsplit("lost", 1)[-1], 30)
+        assert reconnected, worker.log()
         last = api.post("/cms/email_captcha", {"email": "after@example.com"})
         assert last.status_code == 200
-        assert settled(api, last.get_json()["data"]["delivery"]) == "sent"
+        assert settled(api, last.get_json()["data"]["delivery"]) == "sent", worker.log()
         assert any(r.rcpt_tos == ["after@example.com"] for r in inbox.received)
+        assert "Unrecoverable error" not in worker.log()
     finally:
         worker.stop()
         server.close()

@@ -18,6 +18,7 @@ from kombu.entity import Exchange, Queue
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
+from campus.mail import broker
 from campus.mail.delivery import DeliveryLog, Status, new_delivery_id
 from campus.mail.messages import MailRequest, render
 from campus.mail.outbox import MailUnavailable, delivery_log
@@ -68,6 +69,7 @@ def init_app(app: Flask) -> Celery:
         task_default_exchange="",
         task_default_routing_key=QUEUE,
         broker_url=app.config["REDIS_URL"],
+        broker_transport=broker.TRANSPORT,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=1,
         broker_transport_options={
