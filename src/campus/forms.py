@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from babel.support import Translations
 from flask import current_app, request
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import Field, Form, StringField
+from wtforms.i18n import messages_path
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from campus.addresses import Address, BadAddress, parse_address
@@ -30,11 +33,21 @@ def body() -> MultiDict[str, str]:
     return MultiDict(request.form.items(multi=True))
 
 
+@cache
+def _wtforms_catalog(locale: str) -> Translations:
+    return Translations.load(messages_path(), [locale], domain="wtforms")
+
+
 class ApiForm(FlaskForm):  # type: ignore[misc]
     """A form filled from ``body()``; CSRF is checked app-wide by CSRFProtect."""
 
     class Meta:
         csrf = False
+
+        def get_translations(self, form: Form) -> Translations:
+            # Flask-WTF reads WTForms' catalog from disk for every form it builds;
+            # it never changes while the app runs, so read it once per language.
+            return _wtforms_catalog(str(get_locale() or "zh"))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(formdata=body(), **kwargs)

@@ -6,6 +6,11 @@ from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from babel.support import Translations
+from flask import Flask
+from wtforms.i18n import messages_path
+
+from tests.app_fixtures import Api
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "src/campus/translations/zh/LC_MESSAGES/messages.po"
@@ -27,3 +32,17 @@ def test_every_message_has_a_chinese_translation() -> None:
     }
     assert used, "extraction found no messages at all"
     assert sorted(used - translated) == []
+
+
+def test_wtforms_own_messages_follow_each_requests_language(app: Flask) -> None:
+    """Built-in validator messages come from WTForms' catalog, in the asker's language."""
+    required = "This field is required."
+    chinese = Translations.load(messages_path(), ["zh"], domain="wtforms").gettext(required)
+    assert chinese != required
+    answers = {}
+    for language in ["zh", "en", "zh"]:  # a catalog read once must not stick to one language
+        api = Api(app.test_client(), language=language)
+        response = api.post("/cms/login", {"email": "someone@example.com"})
+        assert response.status_code == 400
+        answers.setdefault(language, set()).add(response.get_json()["message"])
+    assert answers == {"zh": {chinese}, "en": {required}}
