@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 from flask import current_app, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
@@ -34,7 +34,7 @@ def body() -> MultiDict[str, str]:
 
 
 @cache
-def _wtforms_catalog(locale: str) -> Translations:
+def _wtforms_catalog(locale: str) -> NullTranslations:
     return Translations.load(messages_path(), [locale], domain="wtforms")
 
 
@@ -44,7 +44,7 @@ class ApiForm(FlaskForm):  # type: ignore[misc]
     class Meta:
         csrf = False
 
-        def get_translations(self, form: Form) -> Translations:
+        def get_translations(self, form: Form) -> NullTranslations:
             # Flask-WTF reads WTForms' catalog from disk for every form it builds;
             # it never changes while the app runs, so read it once per language.
             return _wtforms_catalog(str(get_locale() or "zh"))
