@@ -7,6 +7,8 @@ and (for the queue) the mail worker, all on loopback, then for each of
 
 - queue: the app as shipped with REDIS_URL: codes in Redis, mail through Celery;
 - sync:  the same app sending within the request (MAIL_DELIVERY=direct);
+- libraries: the extensions the app is built on and nothing of ours (login,
+  CSRF, form, address check, one Celery publish), on the same gunicorn;
 - floor: a bare Flask endpoint doing one Redis write, on the same gunicorn;
 
 runs a closed loop (every connection posts as fast as answers come) for
@@ -40,7 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMTP_DELAY = 0.2
 PASSWORD = "bench password 1"
+# Baselines served from bench/ instead of the app.
+BENCH_APPS = {"floor": "floor_app:app", "libraries": "libraries_app:app"}
 GUNICORN = ["--workers", "4", "--worker-class", "gthread", "--threads", "8", "--keep-alive", "60"]
+
+
+SCENARIOS = ["queue", "sync", "libraries", "floor"]
 
 
 def free_port() -> int:
@@ -281,14 +288,14 @@ def scenario(
         directory / f"{name}-smtp.log",
     ) as sink:
         wait_for_port(smtp_port)
-        app = "floor_app:app" if name == "floor" else "campus:create_app()"
+        app = BENCH_APPS.get(name, "campus:create_app()")
         gunicorn = [
             str(BIN / "gunicorn"),
             *GUNICORN,
             "--bind",
             f"127.0.0.1:{web_port}",
             "--chdir",
-            str(ROOT / "bench") if name == "floor" else str(directory),
+            str(ROOT / "bench") if name in BENCH_APPS else str(directory),
             app,
         ]
         with process(gunicorn, env, directory / f"{name}-gunicorn.log") as web:
@@ -333,7 +340,7 @@ def scenario(
                     "p99_ms": percentile(latencies, 0.99) * 1000,
                 }
                 opened = None
-                if name != "floor":
+                if name in ("queue", "sync"):
                     drain(env["REDIS_URL"])  # the open loop starts on an empty queue
                     opened = open_loop(clients, args.rate, args.seconds, f"{name}o")
                     time.sleep(5)  # let the last messages arrive
@@ -363,6 +370,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--worker-threads", type=int, default=32)
+    parser.add_argument(
+        "--only", nargs="+", choices=SCENARIOS, default=SCENARIOS, help="scenarios to run"
+    )
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="campus-bench-"))
@@ -377,6 +387,7 @@ def main() -> None:
         "MAIL_TIMEOUT": "10",
         "RATELIMIT_ENABLED": "false",
         "PYTHONPATH": str(ROOT / "bench"),
+        "LIBRARIES_DATABASE_URL": f"sqlite:///{directory / 'libraries.sqlite3'}",
     }
     base_env.pop("FLASK_DEBUG", None)
     results = []
@@ -387,11 +398,15 @@ def main() -> None:
     ) as redis_process:
         wait_for_port(redis_port)
         prepare_database(directory, {**base_env, "MAIL_PORT": "25"}, args.connections)
-        pid = redis_process.pid
-        results.append(scenario("queue", directory, base_env, args, pid))
-        sync_env = {**base_env, "MAIL_DELIVERY": "direct"}
-        results.append(scenario("sync", directory, sync_env, args, pid))
-        results.append(scenario("floor", directory, base_env, args, pid))
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench/libraries_app.py"), str(args.connections)],
+            env=base_env,
+            check=True,
+        )
+        envs = {"sync": {**base_env, "MAIL_DELIVERY": "direct"}}
+        for name in args.only:
+            env = envs.get(name, base_env)
+            results.append(scenario(name, directory, env, args, redis_process.pid))
     print(json.dumps(results, indent=2))
     print()
     print(
