@@ -239,6 +239,17 @@ def test_cooldown_answers_429_with_retry_after(
     assert len(letters(app)) == 1
 
 
+def live_codes(app: Flask) -> int:
+    """How many codes in the database could still be spent."""
+    with app.app_context():
+        count = db.session.scalar(
+            select(func.count())
+            .select_from(verification_codes)
+            .where(verification_codes.c.state == "live")
+        )
+    return int(count or 0)
+
+
 def test_success_voids_other_codes_and_renews_the_session(
     app: Flask, logged_in: Api, staff: Staff
 ) -> None:
@@ -253,13 +264,7 @@ def test_success_voids_other_codes_and_renews_the_session(
     # The other outstanding code is void now.
     refused = confirm(logged_in, first, "first@example.com")
     assert refused.status_code == 400
-    with app.app_context():
-        live = db.session.scalar(
-            select(func.count())
-            .select_from(verification_codes)
-            .where(verification_codes.c.state == "live")
-        )
-    assert live == 0
+    assert live_codes(app) == 0
     # This session was renewed and still works; the old cookie and other devices do not.
     cookie_after = logged_in.client.get_cookie("session")
     assert cookie_after is not None and cookie_after.value != cookie_before.value
@@ -279,13 +284,7 @@ def test_mail_failure_answers_503_and_leaves_no_valid_code(
     response = ask(api)
     assert response.status_code == 503
     assert "ConnectionRefusedError" in caplog.text  # the cause is logged, not swallowed
-    with app.app_context():
-        live = db.session.scalar(
-            select(func.count())
-            .select_from(verification_codes)
-            .where(verification_codes.c.state == "live")
-        )
-    assert live == 0
+    assert live_codes(app) == 0
     # Nothing was delivered, so no cooldown holds the next try back.
     assert ask(api).status_code == 503
 
