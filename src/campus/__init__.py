@@ -12,6 +12,7 @@ from flask import Flask
 
 from campus import auth, cli, codes, config, errors, events, headers, i18n, limits, quiet
 from campus.extensions import csrf, db, mail, migrate
+from campus.json_provider import SafeJSONProvider
 from campus.mail import setup as mail_delivery
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -21,6 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers, CLI."""
     instance = (test_config or {}).get("INSTANCE_PATH") or Path.cwd() / "instance"
     app = Flask(__name__, instance_path=str(Path(instance).resolve()))
+    app.json = SafeJSONProvider(app)
     # Our defaults override Flask's own (SESSION_COOKIE_SAMESITE is None there).
     app.config.update(config.DEFAULTS)
     if test_config is None:

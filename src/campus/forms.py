@@ -27,10 +27,25 @@ def body() -> MultiDict[str, str]:
     """The request's fields, from a form or a JSON object; anything else is bad input."""
     if request.is_json:
         data = request.get_json(silent=True)
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not all(map(_is_text, data)):
             raise BadInput(_l("Bad request."))
-        return MultiDict({str(k): v if isinstance(v, str) else "" for k, v in data.items()})
+        fields = {k: v if isinstance(v, str) else "" for k, v in data.items()}
+        if not all(map(_is_text, fields.values())):
+            raise BadInput(_l("Bad request."))
+        return MultiDict(fields)
     return MultiDict(request.form.items(multi=True))
+
+
+def _is_text(value: object) -> bool:
+    """A string that is real Unicode text: JSON can carry lone surrogates
+    (``"\\ud800"``), which no password hasher, validator or database accepts."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @cache

@@ -22,7 +22,20 @@ from campus.addresses import parse_address
 from tests.app_fixtures import Api, add_staff, base_config, sqlite_copy
 from tests.smtp_server import Inbox, smtp_server
 
-JSON_POSTS = ["/cms/login", "/cms/logout", "/cms/email_captcha", "/cms/resetemail", "/reauth"]
+JSON_POSTS = [
+    "/cms/login",
+    "/cms/logout",
+    "/cms/email_captcha",
+    "/cms/resetemail",
+    "/reauth",
+    "/login",
+    "/signup/code",
+    "/signup",
+    "/password/reset/code",
+    "/password/reset",
+    "/account/email/code",
+    "/account/email",
+]
 PAGES = [
     "/cms/login",
     "/cms/",
@@ -80,8 +93,20 @@ form_pairs = st.lists(st.tuples(st.sampled_from(FIELDS), text), max_size=6)
 
 @st.composite
 def requests(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["form", "json", "raw"]))
+    kind = draw(st.sampled_from(["form", "json", "raw", "nested", "surrogate"]))
     path = draw(st.sampled_from(JSON_POSTS))
+    if kind == "nested":
+        opener = draw(st.sampled_from([b"[", b'{"email":', b'{"password":[']))
+        body = opener * draw(st.integers(min_value=500, max_value=40_000))
+        return {"path": path, "body": body, "type": "application/json"}
+    if kind == "surrogate":
+        fields = draw(st.dictionaries(st.sampled_from(FIELDS), text, min_size=1, max_size=3))
+        lone = draw(st.sampled_from(["\\ud800", "\\udbff", "\\udc00", "\\udfff"]))
+        field = draw(st.sampled_from(sorted(fields)))
+        raw_json = json.dumps(fields).replace(
+            json.dumps(field) + ": ", json.dumps(field) + ': "' + lone + '", "_": ', 1
+        )
+        return {"path": path, "body": raw_json, "type": "application/json"}
     if kind == "form":
         return {"path": path, "data": draw(form_pairs)}
     if kind == "json":
@@ -199,3 +224,72 @@ def test_a_huge_body_is_refused_with_an_envelope(hostile: tuple[Flask, Api, Inbo
     _, api, _inbox = hostile
     response = api.post("/cms/email_captcha", {"email": "x" * 100_000 + "@example.com"})
     assert response.status_code == 413
+
+
+def every_post(app: Flask) -> list[str]:
+    """Every POST route the app has, read from its URL map so none is forgotten."""
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "POST" in (rule.methods or ()) and not rule.arguments
+    )
+
+
+def hostile_bodies() -> Iterator[tuple[str, bytes]]:
+    """Bodies that crashed the app before: deep nesting and lone surrogates, in families."""
+    for depth in (1_000, 30_000, 60_000):
+        yield "array", b"[" * depth
+        yield "object", b'{"email":' * depth
+        yield "mixed", b'{"email":[' * (depth // 2)
+    for field in FIELDS:
+        for text_ in ("\\ud800", "\\udfff", "a\\ud83dz", "\\udc80@example.com"):
+            yield f"surrogate {field}", f'{{"{field}": "{text_}"}}'.encode()
+        yield f"surrogate key {field}", f'{{"{field}\\ud800": "x"}}'.encode()
+    yield "surrogate everywhere", b'{"email": "\\ud800", "password": "\\ud800", "code": "\\ud800"}'
+
+
+@pytest.fixture
+def limited_app(tmp_path: Path, sqlite_template: Path) -> Flask:
+    """Rate limits on: the limiter's key function reads the body before any view."""
+    return create_app(
+        base_config(
+            tmp_path,
+            sqlite_copy(sqlite_template, tmp_path),
+            RATELIMIT_ENABLED=True,
+            # One account sends them all.
+            EMAILCODE_LIMIT_PER_ACCOUNT="100000/hour",
+            REAUTH_LIMIT_PER_ACCOUNT="100000/hour",
+        )
+    )
+
+
+@pytest.mark.parametrize("logged_in", [False, True])
+def test_nested_and_surrogate_bodies_answer_400_on_every_post(
+    limited_app: Flask, logged_in: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = Api(limited_app.test_client())
+    api.refresh_token("/login")
+    if logged_in:
+        api.login(add_staff(limited_app, "staff@example.com"))
+    # Log-out reads no body (and would end the session under test).
+    paths = [path for path in every_post(limited_app) if not path.endswith("/logout")]
+    assert {"/login", "/cms/login", "/reauth", "/signup/code", "/cms/resetemail"} <= set(paths)
+    caplog.set_level("ERROR")
+    sent = 0
+    for path in paths:
+        for family, body in hostile_bodies():
+            sent += 1  # one client address each, so per-client limits stay out of the way
+            response = api.client.post(
+                path,
+                data=body,
+                headers={"X-CSRFToken": api.token or "", "Content-Type": "application/json"},
+                environ_overrides={
+                    "REMOTE_ADDR": f"10.{sent // 65536}.{sent // 256 % 256}.{sent % 256}"
+                },
+            )
+            # Anonymous, the views that need a login may answer 401 before reading.
+            allowed = (400, 413) if logged_in else (400, 401, 413)
+            assert response.status_code in allowed, (path, family, response.status_code)
+            assert response.mimetype == "application/json", (path, family)
+            assert response.get_json()["code"] == response.status_code
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []

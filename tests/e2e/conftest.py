@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from campus.mail.mailbox import Letter
+from tests.app_fixtures import letters
 from tests.services import chromium_path, free_port, missing
 
 try:
@@ -86,3 +89,15 @@ def log_in(page: Page, base: str, email: str, password: str, then: str) -> None:
     expect(page).to_have_url(re.compile(rf"^[^?]*{re.escape(then)}$"))
     # The URL changes before the page's deferred script has wired the buttons.
     page.wait_for_load_state()
+
+
+def wait_for_letter(app: Flask, to: str, timeout: float = 10) -> Letter:
+    """The first letter to ``to``, once the request that sends it has finished."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [letter for letter in letters(app) if letter.to == to]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {to} within {timeout} s")
+        time.sleep(0.05)

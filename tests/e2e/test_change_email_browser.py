@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, expect
 
-from tests.app_fixtures import Staff, letters
+from tests.app_fixtures import Staff
 from tests.clock import FakeClock
-from tests.e2e.conftest import ARTIFACTS, LiveServer, log_in
+from tests.e2e.conftest import ARTIFACTS, LiveServer, log_in, wait_for_letter
 
 NEW = "moved@example.com"
 
@@ -100,7 +100,7 @@ def test_stale_login_asks_for_the_password_in_place(
     # The request went through as typed: the code was sent and the address kept.
     expect(page.locator("#get-code")).to_be_disabled()
     expect(page.locator("#email")).to_have_value(NEW)
-    assert any(letter.to == NEW for letter in letters(app))
+    assert wait_for_letter(app, NEW).to == NEW
     context.close()
 
 

@@ -14,18 +14,12 @@ from campus.auth import sign_in, sign_out
 from campus.errors import BadInput
 from campus.limits import code_sending
 from campus.models import Account
+from campus.redirects import local_path
 from campus.responses import ok
 
 
 def home_of(account: Account) -> str:
     return url_for("cms.index") if account.is_staff else url_for("account.index")
-
-
-def local_path(target: str | None) -> str | None:
-    """Only same-site paths: an open redirect would turn login into a phishing aid."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return None
 
 
 def code_sent() -> Response:

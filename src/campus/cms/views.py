@@ -8,7 +8,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from campus import email_change
-from campus.access.views import local_path, log_in
+from campus.access.views import log_in
 from campus.auth import (
     current_account,
     recent_login_required,
@@ -20,6 +20,7 @@ from campus.cms.forms import EmailCaptchaForm, ResetEmailForm
 from campus.deliveries import delivery_status
 from campus.email_change import code_sent
 from campus.limits import code_sending
+from campus.redirects import local_path
 from campus.responses import json_only, ok
 
 

@@ -33,7 +33,10 @@ def home() -> Response:
 
 @bp.post("/reauth")
 @account_required
-@limiter.limit("10/hour", key_func=lambda: str(current_user.get_id()).partition(":")[0])
+@limiter.limit(
+    lambda: str(current_app.config["REAUTH_LIMIT_PER_ACCOUNT"]),
+    key_func=lambda: str(current_user.get_id()).partition(":")[0],
+)
 def reauth() -> Response:
     """Confirm the password of the logged-in account, for actions that need a recent login."""
     form = ReauthForm().validated()
