@@ -96,7 +96,11 @@ def database_uri(
         missing("TEST_DATABASE_URL is not set: PostgreSQL app tests need it")
     engine = create_engine(scoped)
     with engine.begin() as conn:
-        tables = "accounts, verification_codes, verification_failures, mail_deliveries"
+        tables = ", ".join(
+            table.name
+            for table in reversed(db.metadata.sorted_tables)
+            if table.name != "alembic_version"
+        )
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
     engine.dispose()
     yield scoped

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from campus.addresses import parse_address
 from campus.extensions import db
 from campus.models import Account, Role
-from campus.passwords import check_password, hash_password
+from campus.passwords import hash_password
 
 MIN_PASSWORD = 8
 
@@ -18,13 +18,6 @@ class AccountError(ValueError):
 
 def find_by_email(email: str) -> Account | None:
     return db.session.scalar(select(Account).where(func.lower(Account.email) == email.lower()))
-
-
-def authenticate(email: str, password: str) -> Account | None:
-    """The account when the password matches, else None, at the same cost either way."""
-    account = find_by_email(email.strip()) if len(email) <= 320 else None
-    stored = account.password_hash if account else None
-    return account if check_password(stored, password) else None
 
 
 def change_password(account: Account, password: str) -> None:

@@ -8,6 +8,10 @@ from email_validator import EmailNotValidError, validate_email
 
 MAX_LENGTH = 254
 
+# Providers that deliver ``a.b.c@`` to ``abc@``, under each of their names. The
+# one place that knows: budgets and cooldowns count mailboxes through it.
+DOTS_IGNORED = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
 
 class BadAddress(ValueError):
     """Not an address we will send to."""
@@ -23,6 +27,20 @@ class Address:
     def key(self) -> str:
         # One account per address whatever its case: the comparison key folds it.
         return self.value.lower()
+
+    @property
+    def mailbox(self) -> str:
+        """The inbox this address delivers to, for counting what is sent there.
+
+        ``name+tag@`` reaches ``name@`` at every large provider, and some ignore
+        dots too; without this, ``a+1@``, ``a+2@``, ... would each get a budget.
+        """
+        local, _, domain = self.key.rpartition("@")
+        local = local.split("+", 1)[0] or local
+        domain = DOTS_IGNORED.get(domain, domain)
+        if domain in DOTS_IGNORED.values():
+            local = local.replace(".", "") or local
+        return f"{local}@{domain}"
 
 
 def parse_address(text: object) -> Address:

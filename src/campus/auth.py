@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -10,12 +11,14 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import delete, select
 from werkzeug.wrappers import Response
 
 from campus import clock
+from campus.devices import remember_device
 from campus.errors import Forbidden, Unauthorized
 from campus.extensions import db, login_manager
-from campus.models import Account
+from campus.models import Account, LoginSession
 from campus.passwords import check_password
 from campus.responses import wants_json
 
@@ -30,29 +33,59 @@ def init_app(app: Flask) -> None:
 
 
 def load_account(login_id: str) -> Account | None:
-    """The account of a session id ``<id>:<token>``; a rotated token ends the session."""
+    """The account of a live session: ``<id>:<token>``, and a server-side session row.
+
+    A rotated account token ends every session of the account; a deleted row
+    (log-out) ends that one session, whatever copies of its cookie exist.
+    """
     account_id, _, token = login_id.partition(":")
-    if not account_id.isdigit() or not token:
+    sid = session.get("sid")
+    if not account_id.isdigit() or not token or not isinstance(sid, str):
         return None
-    account = db.session.get(Account, int(account_id))
+    account: Account | None = db.session.scalar(
+        select(Account)
+        .join(LoginSession, LoginSession.account_id == Account.id)
+        .where(
+            Account.id == int(account_id),
+            LoginSession.id == sid,
+            LoginSession.expires_at > int(clock.now()),
+        )
+    )
     if account is None or not hmac.compare_digest(account.session_token, token):
         return None
     return account
 
 
-def sign_in(account: Account) -> None:
-    """Log in with a brand-new session, so nothing planted before login survives it."""
+def _start_session(account: Account, auth_at: int) -> None:
+    """A fresh cookie session and its server-side row, replacing the current one."""
+    now = int(clock.now())
+    old = session.get("sid")
+    lifetime = int(current_app.permanent_session_lifetime.total_seconds())
+    sid = secrets.token_urlsafe(32)
+    db.session.execute(
+        delete(LoginSession).where(
+            (LoginSession.id == old)
+            | ((LoginSession.account_id == account.id) & (LoginSession.expires_at <= now))
+        )
+    )
+    db.session.add(LoginSession(id=sid, account_id=account.id, expires_at=now + lifetime))
+    db.session.commit()
     session.clear()
     login_user(account)
-    session["auth_at"] = int(clock.now())
+    session["sid"] = sid
+    session["auth_at"] = auth_at
+
+
+def sign_in(account: Account) -> None:
+    """Log in with a brand-new session, so nothing planted before login survives it."""
+    _start_session(account, int(clock.now()))
+    remember_device(account.id)
 
 
 def renew_session(account: Account) -> None:
     """A new session for the same login, after the account's token changed."""
     auth_at = session.get("auth_at")
-    session.clear()
-    login_user(account)
-    session["auth_at"] = auth_at if auth_at is not None else int(clock.now())
+    _start_session(account, auth_at if isinstance(auth_at, int) else int(clock.now()))
 
 
 def confirm_password(account: Account, password: str) -> bool:
@@ -78,6 +111,11 @@ def recent_login_required(view: F) -> F:
 
 
 def sign_out() -> None:
+    """End this session on the server too: a copy of its cookie opens nothing."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        db.session.execute(delete(LoginSession).where(LoginSession.id == sid))
+        db.session.commit()
     logout_user()
     session.clear()
 

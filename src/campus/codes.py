@@ -35,10 +35,11 @@ def address_account(address: Address) -> str:
     """The account name for flows keyed by an address alone (sign-up, reset).
 
     It is the same whether or not an account has the address, so nothing about
-    the codes for it tells the two apart.
+    the codes for it tells the two apart; and the same for every spelling of one
+    mailbox, so ``+tags`` share one cooldown and one failure count.
     """
     secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    digest = hmac.new(secret, b"address|" + address.key.encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(secret, b"address|" + address.mailbox.encode(), hashlib.sha256).hexdigest()
     return f"addr:{digest[:32]}"
 
 
@@ -78,7 +79,7 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
     """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
     engine = verifier()
     try:
-        issued = engine.issue(purpose, account, address.key)
+        issued = engine.issue(purpose, account, address.mailbox)
     except IssueRefused as refused:
         _log_limited(refused, account, address, purpose)
         raise
@@ -87,7 +88,7 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
         to=address.value,
         locale=str(get_locale() or "zh"),
         context={"code": issued.code, "minutes": max(1, issued.expires_in // 60)},
-        issued={"purpose": purpose, "account": account, "address": address.key},
+        issued={"purpose": purpose, "account": account, "address": address.mailbox},
     )
     try:
         delivery = outbox().send(request, owner=account, ttl=issued.expires_in)
@@ -104,12 +105,15 @@ def issue_unsent(purpose: Purpose, account: str, address: Address) -> None:
     """Issue a code that is never mailed, so the slot behaves as if one had been.
 
     Used where mailing a code would tell a stranger whether an account exists:
-    the cooldown, attempt count and answers to guesses are then the same.
+    the cooldown, attempt count and answers to guesses are then the same. Raises
+    IssueRefused exactly when a real code would have been refused, so a notice
+    sent in its place goes no more often than a code would.
     """
     try:
-        verifier().issue(purpose, account, address.key)
+        verifier().issue(purpose, account, address.mailbox)
     except IssueRefused as refused:
         _log_limited(refused, account, address, purpose)
+        raise
 
 
 def withdraw(request: MailRequest) -> None:
@@ -131,7 +135,7 @@ def withdraw(request: MailRequest) -> None:
 def check_code(purpose: Purpose, account: str, address: Address, code: str) -> Verdict:
     """Verify and spend a typed code, and log the outcome."""
     try:
-        verdict = verifier().verify(purpose, account, address.key, code)
+        verdict = verifier().verify(purpose, account, address.mailbox, code)
     except TooManyFailures as capped:
         _log_limited(capped, account, address, purpose)
         raise

@@ -54,6 +54,25 @@ class Unavailable(ApiError):
     status = 503
 
 
+class Limited(ApiError):
+    """429: a limit refused the request; ``retry_after`` seconds until it would not."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(wait_message(retry_after), retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def wait_message(wait: int) -> str:
+    """ "Try again in ...", in minutes past two of them."""
+    if wait > 120:
+        return str(
+            _("Too many requests. Try again in %(minutes)d minutes.", minutes=math.ceil(wait / 60))
+        )
+    return str(_("Too many requests. Try again in %(seconds)d seconds.", seconds=wait))
+
+
 def too_many(retry_after: int, message: str) -> Response:
     """429 with both the header and the envelope field, as every limit answers."""
     response = envelope(429, message, {"retry_after": retry_after})
@@ -77,6 +96,8 @@ def _http_message(code: int) -> str:
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response | tuple[str, int]:
+        if isinstance(error, Limited):
+            return too_many(error.retry_after, error.message)
         if wants_json():
             return envelope(error.status, error.message, error.data)
         return render_template("error.html", code=error.status, message=error.message), error.status
@@ -118,13 +139,7 @@ def register(app: Flask) -> None:
             scope=error.limit.scope if isinstance(error.limit.scope, str) else None,
             retry_after=wait,
         )
-        if wait > 120:
-            message = _(
-                "Too many requests. Try again in %(minutes)d minutes.", minutes=math.ceil(wait / 60)
-            )
-        else:
-            message = _("Too many requests. Try again in %(seconds)d seconds.", seconds=wait)
-        return too_many(wait, str(message))
+        return too_many(wait, wait_message(wait))
 
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(StorageError)

@@ -25,6 +25,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from campus.addresses import Address, BadAddress, parse_address
 from campus.errors import ApiError
+from campus.extensions import db
+from campus.limit_storage import storage_uri
+from campus.models import rate_limit_hits
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,10 +39,17 @@ UNLIMITED = "1000000000/day"
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault(
-        "RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
-    )
+    if app.config.get("REDIS_URL"):
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+        )
+    else:
+        # Every process and host must see the same counts: without Redis they
+        # live in the app's database, never in one process's memory.
+        with app.app_context():
+            engine = db.engine
+        app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(engine, rate_limit_hits))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "campus-limits")
     app.config.setdefault("EMAILCODE_LIMIT_PER_ACCOUNT", "10/hour")
     limiter.init_app(app)
@@ -70,12 +80,12 @@ def requested_address() -> Address | None:
 
 
 def _address_key() -> str:
-    """The normalised address, keyed: the limiter's Redis keys name no one."""
+    """The recipient's mailbox, keyed: the limiter's keys name no one."""
     address = requested_address()
     if address is None:
         return ""
     secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    return hmac.new(secret, b"limit|" + address.key.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(secret, b"limit|" + address.mailbox.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _account_key() -> str:

@@ -6,10 +6,11 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campus.extensions import db
+from campus.limit_storage import hit_table
 from campus.mail.delivery import delivery_table
 from verification.stores.sql import code_table, failure_table
 
@@ -69,6 +70,24 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
         return f"<Account {self.id}>"
 
 
+class LoginSession(db.Model):  # type: ignore[name-defined,misc]
+    """One logged-in browser session, known to the server so that log-out ends it.
+
+    The session cookie is signed, not stored: without this row a copy taken
+    before log-out would stay valid until the key changed.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # Seconds since the epoch, on the app's clock.
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
 verification_codes = code_table(db.metadata)
 verification_failures = failure_table(db.metadata)
 mail_deliveries = delivery_table(db.metadata)
+rate_limit_hits = hit_table(db.metadata)

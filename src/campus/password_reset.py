@@ -19,6 +19,7 @@ from campus.mail.outbox import MailUnavailable, outbox
 from campus.models import Account, utcnow
 from campus.quiet import quiet
 from campus.signup import password_message
+from verification import IssueRefused
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,14 @@ def request_code(typed_email: object) -> None:
 def _send(value: str) -> None:
     address = Address(value)
     name = codes.address_account(address)
-    if find_by_email(address.key) is None:
-        # No account: nothing is sent, but the slot answers guesses as a real one would.
-        codes.issue_unsent(codes.Purpose.RESET_PASSWORD, name, address)
-        return
-    codes.send_code(codes.Purpose.RESET_PASSWORD, name, address)
+    try:
+        if find_by_email(address.key) is None:
+            # No account: nothing is sent, but the slot answers guesses as a real one would.
+            codes.issue_unsent(codes.Purpose.RESET_PASSWORD, name, address)
+            return
+        codes.send_code(codes.Purpose.RESET_PASSWORD, name, address)
+    except IssueRefused:
+        return  # expected, and already logged as ``code.limited``
 
 
 def complete(typed_email: object, code: str, password: str) -> Account:

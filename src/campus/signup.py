@@ -21,6 +21,7 @@ from campus.models import Account, Role
 from campus.passwords import hash_password
 from campus.public_url import public_url
 from campus.quiet import quiet
+from verification import IssueRefused
 
 
 def request_code(typed_email: object) -> None:
@@ -32,12 +33,16 @@ def request_code(typed_email: object) -> None:
 def _send(value: str) -> None:
     address = Address(value)
     name = codes.address_account(address)
-    if find_by_email(address.key) is None:
-        codes.send_code(codes.Purpose.SIGN_UP, name, address)
-        return
-    # The address has an account: tell its owner, send no code, and keep a
-    # slot that answers guesses exactly as a real one would.
-    codes.issue_unsent(codes.Purpose.SIGN_UP, name, address)
+    try:
+        if find_by_email(address.key) is None:
+            codes.send_code(codes.Purpose.SIGN_UP, name, address)
+            return
+        # The address has an account: tell its owner, send no code, and keep a
+        # slot that answers guesses exactly as a real one would. Its cooldown
+        # holds the notice back just as it would hold back a code.
+        codes.issue_unsent(codes.Purpose.SIGN_UP, name, address)
+    except IssueRefused:
+        return  # expected, and already logged as ``code.limited``
     outbox().send(
         MailRequest(
             kind="account_exists_notice",

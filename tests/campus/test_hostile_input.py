@@ -140,6 +140,9 @@ def hostile(
                 MAIL_SERVER="127.0.0.1",
                 MAIL_PORT=port,
                 RATELIMIT_ENABLED=False,
+                LOGIN_LIMIT_PER_ACCOUNT="100000/hour",
+                LOGIN_LIMIT_PER_IP="100000/hour",
+                LOGIN_LIMIT_PER_DEVICE="100000/hour",
                 EMAILCODE_RESEND_COOLDOWN=0,
                 EMAILCODE_FAILURE_CAP=10_000,
             )

@@ -7,10 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from campus import accounts, password_reset, signup
+from campus import login_limits, password_reset, signup
 from campus.access import bp
 from campus.access.forms import AddressForm, CodeAndPasswordForm, LoginForm
 from campus.auth import sign_in, sign_out
+from campus.devices import remember_device
 from campus.errors import BadInput
 from campus.limits import code_sending
 from campus.models import Account
@@ -51,7 +52,7 @@ def login_post() -> Response:
 def log_in() -> Response:
     """Check the password, start a fresh session, say where to go next."""
     form = LoginForm().validated()
-    account = accounts.authenticate(form.email.data, form.password.data)
+    account = login_limits.authenticate(form.email.data, form.password.data)
     if account is None:
         raise BadInput(_("Wrong email or password."), field="password")
     sign_in(account)
@@ -98,7 +99,9 @@ def reset_code() -> Response:
 @bp.post("/password/reset")
 def reset_post() -> Response:
     form = CodeAndPasswordForm().validated()
-    password_reset.complete(form.email.data, form.code.data, form.password.data)
+    account = password_reset.complete(form.email.data, form.code.data, form.password.data)
+    # The code proved the mailbox: this browser may log in past a stranger's guessing.
+    remember_device(account.id)
     return ok(
         _("Your password was changed. Log in with the new one."), next=url_for("access.login")
     )

@@ -6,7 +6,9 @@ elsewhere (a worker, another process), so it holds plain values only.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app, render_template
@@ -53,15 +55,28 @@ def render(request: MailRequest) -> EmailMultiAlternatives:
         subject = _subjects()[request.kind]
         text = render_template(f"mail/{request.kind}.txt", **request.context)
         html = render_template(f"mail/{request.kind}.html", **request.context)
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=current_app.config["MAIL_DEFAULT_SENDER"],
+        from_email=sender,
         to=[recipient],
+        headers={"Message-ID": message_id(sender)},
     )
     message.attach_alternative(html, "text/html")
     _check_headers(message)
     return message
+
+
+def message_id(sender: str) -> str:
+    """A random id at the sender's own domain.
+
+    The email package's default names the worker's process id and the host's
+    name: neither is anyone's business, and the host name may not even resolve.
+    The sender was validated at start-up, so its domain is a plain ASCII name.
+    """
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def _check_headers(message: EmailMultiAlternatives) -> None:

@@ -1,0 +1,194 @@
+"""Password guessing is throttled without letting anyone lock the owner out."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from campus import login_limits
+from tests.app_fixtures import PASSWORD, Api, Staff, add_staff
+from tests.campus.test_members import code_for
+
+
+@pytest.fixture
+def database_uri(sqlite_only: str) -> str:
+    return sqlite_only
+
+
+@pytest.fixture(params=["database", "redis"])
+def build(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    """Budgets in the app's database, or in Redis."""
+
+    def make(**extra: Any) -> Flask:
+        if request.param == "redis":
+            extra["REDIS_URL"] = request.getfixturevalue("redis_url")
+            extra["MAIL_DELIVERY"] = "direct"
+        return make_app(**extra)
+
+    return make
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each argon2 verify a log-in runs, by the password it checked."""
+    checked: list[str] = []
+    real = login_limits.check_password
+
+    def counting(stored: str | None, password: str) -> bool:
+        checked.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(login_limits, "check_password", counting)
+    return checked
+
+
+def browser(app: Flask, ip: str) -> Api:
+    api = Api(app.test_client())
+    api.client.environ_base["REMOTE_ADDR"] = ip
+    api.refresh_token("/login")
+    return api
+
+
+def try_login(api: Api, email: str, password: str, path: str = "/login") -> Any:
+    return api.post(path, {"email": email, "password": password})
+
+
+def limited(response: Any) -> int:
+    assert response.status_code == 429, response.get_json()
+    wait = int(response.headers["Retry-After"])
+    assert wait > 0 and response.get_json()["data"]["retry_after"] == wait
+    return wait
+
+
+@pytest.mark.parametrize("path", ["/login", "/cms/login"])
+def test_wrong_passwords_per_account_are_limited_before_any_hashing(
+    build: Callable[..., Flask], hashes: list[str], path: str
+) -> None:
+    app = build(LOGIN_LIMIT_PER_ACCOUNT="5/hour")
+    staff = add_staff(app, "staff@example.com")
+    answers = []
+    for n in range(12):
+        # A new address for each try: the per-client budget is not what is tested.
+        stranger = browser(app, f"198.51.100.{n}")
+        answers.append(try_login(stranger, staff.email, f"guess {n}", path))
+    assert [a.status_code for a in answers[:5]] == [400] * 5
+    for answer in answers[5:]:
+        assert limited(answer) > 3000
+    assert hashes == [f"guess {n}" for n in range(5)]  # refused tries cost no argon2
+    # Even the right password is refused past the budget from a stranger's browser.
+    limited(try_login(browser(app, "198.51.100.99"), staff.email, staff.password, path))
+
+
+def test_every_spelling_of_the_address_shares_the_budget(build: Callable[..., Flask]) -> None:
+    app = build(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
+    add_staff(app, "someone@example.com")
+    spellings = ["someone@example.com", "SOMEONE@Example.com", "Someone+x@EXAMPLE.com", "some"]
+    answers = [
+        try_login(browser(app, f"198.51.100.{n}"), s, "nope").status_code
+        for n, s in enumerate([*spellings[:3], spellings[0]])
+    ]
+    assert answers == [400, 400, 400, 429]
+
+
+def test_known_and_unknown_addresses_are_answered_alike(build: Callable[..., Flask]) -> None:
+    app = build(LOGIN_LIMIT_PER_ACCOUNT="2/hour")
+    add_staff(app, "known@example.com")
+
+    def answers(email: str) -> list[tuple[int, str, list[str]]]:
+        found = []
+        for n in range(3):
+            response = try_login(browser(app, f"203.0.113.{n}"), email, "wrong password")
+            body = response.get_json()
+            found.append((response.status_code, body["message"], sorted(body["data"])))
+        return found
+
+    assert answers("known@example.com") == answers("nobody@example.com")
+
+
+def test_a_strangers_guessing_never_locks_the_owners_browser_out(
+    build: Callable[..., Flask],
+) -> None:
+    app = build(LOGIN_LIMIT_PER_ACCOUNT="3/hour", LOGIN_LIMIT_PER_IP="3/hour")
+    staff = add_staff(app, "staff@example.com")
+    owner = browser(app, "192.0.2.10")
+    assert try_login(owner, staff.email, staff.password).status_code == 200
+    owner.refresh_token("/cms/")  # a new session has a new CSRF token
+    assert owner.post("/logout").status_code == 200
+    # Strangers spend the account's budget, from the owner's own network too.
+    for ip in ("198.51.100.1", "198.51.100.2", "192.0.2.10"):
+        stranger = browser(app, ip)
+        for _ in range(3):
+            try_login(stranger, staff.email, "guess")
+    limited(try_login(browser(app, "198.51.100.3"), staff.email, staff.password))
+    owner.refresh_token("/login")
+    assert try_login(owner, staff.email, staff.password).status_code == 200
+
+
+def test_the_owner_on_a_new_browser_gets_back_in_through_a_reset(
+    build: Callable[..., Flask],
+) -> None:
+    app = build(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
+    staff = add_staff(app, "staff@example.com")
+    for n in range(4):
+        try_login(browser(app, f"198.51.100.{n}"), staff.email, "guess")
+    owner = browser(app, "192.0.2.10")
+    limited(try_login(owner, staff.email, staff.password))
+    assert owner.post("/password/reset/code", {"email": staff.email}).status_code == 200
+    code = code_for(app, staff.email)
+    new_password = "a new and better passphrase"
+    reset = owner.post(
+        "/password/reset", {"email": staff.email, "code": code, "password": new_password}
+    )
+    assert reset.status_code == 200, reset.get_json()
+    owner.refresh_token("/login")
+    assert try_login(owner, staff.email, new_password).status_code == 200
+
+
+def test_failures_per_client_address_are_limited_across_accounts(
+    build: Callable[..., Flask], hashes: list[str]
+) -> None:
+    app = build(LOGIN_LIMIT_PER_IP="4/hour")
+    stranger = browser(app, "198.51.100.7")
+    statuses = [try_login(stranger, f"user{n}@example.com", "guess").status_code for n in range(7)]
+    assert statuses == [400] * 4 + [429] * 3
+    assert len(hashes) == 4
+    # Another client address is not affected.
+    assert try_login(browser(app, "198.51.100.8"), "user9@example.com", "x").status_code == 400
+
+
+def test_successful_log_ins_do_not_count_against_the_client_address(
+    build: Callable[..., Flask],
+) -> None:
+    app = build(LOGIN_LIMIT_PER_IP="2/hour")
+    people = [add_staff(app, f"person{n}@example.com") for n in range(5)]
+    for person in people:  # five people behind one campus gateway
+        assert try_login(browser(app, "192.0.2.1"), person.email, PASSWORD).status_code == 200
+
+
+def test_parallel_guesses_never_pass_the_budget(
+    build: Callable[..., Flask], hashes: list[str]
+) -> None:
+    app = build(LOGIN_LIMIT_PER_ACCOUNT="4/hour", LOGIN_LIMIT_PER_IP="1000/hour")
+    staff: Staff = add_staff(app, "staff@example.com")
+    clients = [browser(app, f"198.51.100.{n}") for n in range(24)]
+    start = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def guess(api: Api) -> None:
+        start.wait()
+        status = try_login(api, staff.email, "parallel guess").status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=guess, args=(api,)) for api in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [400] * 4 + [429] * 20
+    assert len(hashes) == 4
