@@ -8,7 +8,7 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_babel import get_locale
 
 from campus.addresses import Address
@@ -43,6 +43,14 @@ def address_account(address: Address) -> str:
     return f"addr:{digest[:32]}"
 
 
+def client_tag() -> str:
+    """Who is asking, for the engine's per-client failure cap: a keyed digest of
+    the client's network address (as ProxyFix reports it), naming no one."""
+    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    remote = (request.remote_addr or "").encode()
+    return hmac.new(secret, b"client|" + remote, hashlib.sha256).hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Sent:
     """What the page needs after a code went out."""
@@ -75,11 +83,11 @@ def verifier() -> Verifier:
     return found
 
 
-def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
+def send_code(purpose: Purpose, account: str, address: Address, *, client: str) -> Sent:
     """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
     engine = verifier()
     try:
-        issued = engine.issue(purpose, account, address.mailbox)
+        issued = engine.issue(purpose, account, address.mailbox, client=client)
     except IssueRefused as refused:
         _log_limited(refused, account, address, purpose)
         raise
@@ -101,7 +109,7 @@ def send_code(purpose: Purpose, account: str, address: Address) -> Sent:
     return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
 
 
-def issue_unsent(purpose: Purpose, account: str, address: Address) -> None:
+def issue_unsent(purpose: Purpose, account: str, address: Address, *, client: str) -> None:
     """Issue a code that is never mailed, so the slot behaves as if one had been.
 
     Used where mailing a code would tell a stranger whether an account exists:
@@ -110,7 +118,7 @@ def issue_unsent(purpose: Purpose, account: str, address: Address) -> None:
     sent in its place goes no more often than a code would.
     """
     try:
-        verifier().issue(purpose, account, address.mailbox)
+        verifier().issue(purpose, account, address.mailbox, client=client)
     except IssueRefused as refused:
         _log_limited(refused, account, address, purpose)
         raise
@@ -133,9 +141,9 @@ def withdraw(request: MailRequest) -> None:
 
 
 def check_code(purpose: Purpose, account: str, address: Address, code: str) -> Verdict:
-    """Verify and spend a typed code, and log the outcome."""
+    """Verify and spend a typed code from this request's client, and log the outcome."""
     try:
-        verdict = verifier().verify(purpose, account, address.mailbox, code)
+        verdict = verifier().verify(purpose, account, address.mailbox, code, client=client_tag())
     except TooManyFailures as capped:
         _log_limited(capped, account, address, purpose)
         raise

@@ -22,6 +22,7 @@ from campus.mail.delivery import NOTICE_TTL
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
 from campus.models import Account, utcnow
+from campus.public_url import public_url
 from campus.responses import ok
 from verification import Outcome, Verdict
 
@@ -29,16 +30,42 @@ log = logging.getLogger(__name__)
 
 
 def request_change(account: Account, typed_email: object, *, field: str = "email") -> codes.Sent:
-    """Send a code to the new address, if the account may move there."""
-    address = _available_address(account, typed_email, field)
-    return codes.send_code(codes.Purpose.CHANGE_EMAIL, account.verification_account, address)
+    """Send a code to the new address; if another account has it, tell that owner instead.
+
+    The two answers are the same, so the form cannot be used to find out which
+    addresses have accounts. The taken address still gets a slot with a code
+    nobody is sent, so guesses against it are answered as against a real one.
+    """
+    address = _new_address(account, typed_email, field)
+    client = codes.client_tag()
+    if not _is_taken(account, address):
+        return codes.send_code(
+            codes.Purpose.CHANGE_EMAIL, account.verification_account, address, client=client
+        )
+    codes.issue_unsent(
+        codes.Purpose.CHANGE_EMAIL, account.verification_account, address, client=client
+    )
+    notice = MailRequest(
+        kind="address_in_use_notice",
+        to=address.value,
+        locale=str(get_locale() or "zh"),
+        context={"reset_url": public_url("/password/reset")},
+    )
+    policy = codes.verifier().policy
+    delivery = outbox().send(notice, owner=account.verification_account, ttl=policy.ttl)
+    event("code.withheld", account=account.verification_account, address=address.value)
+    return codes.Sent(resend_after=policy.resend_cooldown, expires_in=policy.ttl, delivery=delivery)
 
 
 def confirm_change(
     account: Account, typed_email: object, code: str, *, email_field: str = "email", code_field: str
 ) -> Address:
-    """Move the account to the new address when the code proves it; return the address."""
-    address = _available_address(account, typed_email, email_field)
+    """Move the account to the new address when the code proves it; return the address.
+
+    An address another account holds fails here like a wrong code, and counts as
+    one: its slot holds only a code that was never sent.
+    """
+    address = _new_address(account, typed_email, email_field)
     verdict = codes.check_code(
         codes.Purpose.CHANGE_EMAIL, account.verification_account, address, code
     )
@@ -56,9 +83,11 @@ def confirm_change(
     try:
         db.session.commit()
     except IntegrityError as exc:
-        # Another account confirmed the same address a moment earlier.
+        # Another account took the address after this code was sent: answer
+        # as for a spent code, which is what it now is.
         db.session.rollback()
-        raise BadInput(_("That address belongs to another account."), field=email_field) from exc
+        spent = Verdict(Outcome.USED_UP)
+        raise BadInput(refusal_message(spent), field=code_field) from exc
     renew_session(account)
     event(
         "email.changed",
@@ -108,14 +137,16 @@ def refusal_message(verdict: Verdict) -> str:
     return str(_("The code is no longer valid. Please ask for a new one."))
 
 
-def _available_address(account: Account, typed_email: object, field: str) -> Address:
-    """A valid address that is neither the account's own nor another account's."""
+def _new_address(account: Account, typed_email: object, field: str) -> Address:
+    """A valid address that is not the account's own (telling so reveals nothing)."""
     address = typed_address(typed_email, field)
     if address.key == account.email.lower():
         raise BadInput(_("That is already your email address."), field=field)
+    return address
+
+
+def _is_taken(account: Account, address: Address) -> bool:
     taken = db.session.scalar(
         select(Account.id).where(func.lower(Account.email) == address.key, Account.id != account.id)
     )
-    if taken is not None:
-        raise BadInput(_("That address belongs to another account."), field=field)
-    return address
+    return taken is not None

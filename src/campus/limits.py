@@ -51,7 +51,6 @@ def init_app(app: Flask) -> None:
             engine = db.engine
         app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(engine, rate_limit_hits))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "campus-limits")
-    app.config.setdefault("EMAILCODE_LIMIT_PER_ACCOUNT", "10/hour")
     limiter.init_app(app)
     hops = int(app.config.get("PROXY_FIX_X_FOR") or 0)
     if hops > 0:
@@ -129,3 +128,13 @@ def code_sending(view: F) -> F:
     for decorate in decorators:
         wrapped = decorate(wrapped)
     return cast(F, wrapped)
+
+
+def code_checking(view: F) -> F:
+    """Guesses from one client address, whatever account or address they target.
+
+    The engine caps wrong codes per account; this bounds a client that spreads
+    its guesses across many accounts.
+    """
+    limit = limiter.shared_limit(_setting("EMAILCODE_VERIFY_LIMIT_PER_IP"), scope="verify-per-ip")
+    return cast(F, limit(view))

@@ -27,18 +27,18 @@ log = logging.getLogger(__name__)
 def request_code(typed_email: object) -> None:
     """Answer at once; whether a code goes out is decided after the answer."""
     address = typed_address(typed_email)
-    quiet().submit(_send, address.value, locale=str(get_locale() or "zh"))
+    quiet().submit(_send, address.value, codes.client_tag(), locale=str(get_locale() or "zh"))
 
 
-def _send(value: str) -> None:
+def _send(value: str, client: str) -> None:
     address = Address(value)
     name = codes.address_account(address)
     try:
         if find_by_email(address.key) is None:
             # No account: nothing is sent, but the slot answers guesses as a real one would.
-            codes.issue_unsent(codes.Purpose.RESET_PASSWORD, name, address)
+            codes.issue_unsent(codes.Purpose.RESET_PASSWORD, name, address, client=client)
             return
-        codes.send_code(codes.Purpose.RESET_PASSWORD, name, address)
+        codes.send_code(codes.Purpose.RESET_PASSWORD, name, address, client=client)
     except IssueRefused:
         return  # expected, and already logged as ``code.limited``
 

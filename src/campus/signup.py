@@ -27,20 +27,20 @@ from verification import IssueRefused
 def request_code(typed_email: object) -> None:
     """Answer at once; what the address gets is decided after the answer."""
     address = typed_address(typed_email)
-    quiet().submit(_send, address.value, locale=str(get_locale() or "zh"))
+    quiet().submit(_send, address.value, codes.client_tag(), locale=str(get_locale() or "zh"))
 
 
-def _send(value: str) -> None:
+def _send(value: str, client: str) -> None:
     address = Address(value)
     name = codes.address_account(address)
     try:
         if find_by_email(address.key) is None:
-            codes.send_code(codes.Purpose.SIGN_UP, name, address)
+            codes.send_code(codes.Purpose.SIGN_UP, name, address, client=client)
             return
         # The address has an account: tell its owner, send no code, and keep a
         # slot that answers guesses exactly as a real one would. Its cooldown
         # holds the notice back just as it would hold back a code.
-        codes.issue_unsent(codes.Purpose.SIGN_UP, name, address)
+        codes.issue_unsent(codes.Purpose.SIGN_UP, name, address, client=client)
     except IssueRefused:
         return  # expected, and already logged as ``code.limited``
     outbox().send(

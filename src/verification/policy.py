@@ -19,9 +19,12 @@ class Policy:
     alphabet: str = DEFAULT_ALPHABET
     max_attempts: int = 5
     resend_cooldown: int = 60
-    # Wrong codes per account and purpose, across every code and address, in a
-    # sliding window. NIST SP 800-63B allows up to 100; we allow far fewer.
+    # Wrong codes per account and purpose from one client, across every code and
+    # address, in a sliding window; and from all clients together, the ceiling.
+    # Counting per client keeps a stranger from spending the owner's budget;
+    # the ceiling (NIST SP 800-63B's 100) bounds a stranger with many clients.
     failure_cap: int = 20
+    failure_ceiling: int = 100
     failure_window: int = 86400
 
     def __post_init__(self) -> None:
@@ -39,6 +42,8 @@ class Policy:
             raise ValueError("resend_cooldown must not be negative")
         if self.failure_cap < self.max_attempts or self.failure_window <= 0:
             raise ValueError("failure_cap must be at least max_attempts, over a positive window")
+        if self.failure_ceiling < self.failure_cap:
+            raise ValueError("failure_ceiling must be at least failure_cap")
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any], prefix: str = "EMAILCODE_") -> Policy:
@@ -55,6 +60,7 @@ class Policy:
             max_attempts=pick("MAX_ATTEMPTS", defaults.max_attempts),
             resend_cooldown=pick("RESEND_COOLDOWN", defaults.resend_cooldown),
             failure_cap=pick("FAILURE_CAP", defaults.failure_cap),
+            failure_ceiling=pick("FAILURE_CEILING", defaults.failure_ceiling),
             failure_window=pick("FAILURE_WINDOW", defaults.failure_window),
         )
 

@@ -17,6 +17,8 @@ from verification.stores.base import CodeStore, Refusal, Rules, Slot
 # alphabet keeps that join unambiguous.
 _NAME = re.compile(r"[A-Za-z0-9_.:@+-]{1,64}")
 _PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# Clients are stored beside failure times, joined by ":" and ",".
+_CLIENT = re.compile(r"[A-Za-z0-9_.-]{0,64}")
 
 
 class Verifier:
@@ -41,12 +43,15 @@ class Verifier:
             cooldown=policy.resend_cooldown * 1000,
             max_attempts=policy.max_attempts,
             cap=policy.failure_cap,
+            ceiling=policy.failure_ceiling,
             window=policy.failure_window * 1000,
         )
 
-    def issue(self, purpose: str, account: str, address: str) -> Issued:
+    def issue(self, purpose: str, account: str, address: str, *, client: str = "") -> Issued:
         """Make a new code for the slot, replacing any earlier one.
 
+        ``client`` names who asks (an opaque tag): the failure cap counts per
+        client, so one client's wrong guesses do not stop another's codes.
         Raises CooldownActive or TooManyFailures with the seconds to wait.
         """
         slot = self._slot(purpose, account, address)
@@ -56,6 +61,7 @@ class Verifier:
             digest=self._digest(purpose, account, address, code),
             now=self._now(),
             rules=self._rules,
+            client=_check_client(client),
         )
         if result.refusal is Refusal.COOLDOWN:
             raise CooldownActive(_seconds(result.wait_ms))
@@ -70,10 +76,13 @@ class Verifier:
             resend_after=self.policy.resend_cooldown,
         )
 
-    def verify(self, purpose: str, account: str, address: str, code: str) -> Verdict:
+    def verify(
+        self, purpose: str, account: str, address: str, code: str, *, client: str = ""
+    ) -> Verdict:
         """Check a typed code and, if right, spend it in the same atomic step.
 
-        Raises TooManyFailures while the account's failure cap for the purpose is full.
+        Raises TooManyFailures while ``client``'s failure cap for the account and
+        purpose, or the ceiling for all clients, is full.
         """
         slot = self._slot(purpose, account, address)
         typed = normalize_code(code)
@@ -82,7 +91,9 @@ class Verifier:
             # so a malformed guess costs the same as any other wrong one.
             typed = "!" * self.policy.length
         digest = self._digest(purpose, account, address, typed)
-        result = self._store.spend(slot, digest=digest, now=self._now(), rules=self._rules)
+        result = self._store.spend(
+            slot, digest=digest, now=self._now(), rules=self._rules, client=_check_client(client)
+        )
         if result.outcome is None:
             raise TooManyFailures(_seconds(result.wait_ms))
         left = result.attempts_left if result.outcome is Outcome.WRONG else 0
@@ -129,6 +140,12 @@ class Verifier:
 def _check_name(account: str) -> None:
     if not _NAME.fullmatch(account):
         raise ValueError(f"bad account name: {account!r}")
+
+
+def _check_client(client: str) -> str:
+    if not _CLIENT.fullmatch(client):
+        raise ValueError(f"bad client tag: {client!r}")
+    return client
 
 
 def _seconds(ms: int) -> int:

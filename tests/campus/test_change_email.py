@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from campus.extensions import db
 from campus.models import Account, verification_codes
-from tests.app_fixtures import Api, Staff, add_staff, code_in, latest_code, letters
+from tests.app_fixtures import CODE_LINE, Api, Staff, add_staff, code_in, latest_code, letters
 from tests.clock import FakeClock
 from tests.services import free_port
 
@@ -136,12 +137,62 @@ def test_the_current_address_is_refused_at_both_steps(
     assert letters(app) == []
 
 
-def test_another_accounts_address_is_refused_at_both_steps(app: Flask, logged_in: Api) -> None:
-    other = add_staff(app, "Taken@Example.com")
-    for address in (other.email, other.email.upper()):
-        assert ask(logged_in, address).status_code == 400
-        assert confirm(logged_in, "ABCDEF", address).status_code == 400
-    assert letters(app) == []
+def shape(response: Any) -> tuple[int, str, list[str], object]:
+    """What a prober sees of an answer, less the opaque delivery id."""
+    body = response.get_json()
+    return (
+        response.status_code,
+        body["message"],
+        sorted(body["data"]),
+        body["data"].get("attempts_left"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ask_path", "confirm_path", "code_name"),
+    [
+        ("/cms/email_captcha", "/cms/resetemail", "captcha"),
+        ("/account/email/code", "/account/email", "code"),
+    ],
+)
+def test_a_taken_address_answers_exactly_like_a_free_one(
+    app: Flask, staff: Staff, ask_path: str, confirm_path: str, code_name: str
+) -> None:
+    taken = [add_staff(app, f"owner{n}@example.com").email for n in range(4)]
+    free = [f"free{n}@example.com" for n in range(4)]
+    api = Api(app.test_client())
+    api.login(staff)
+    if ask_path.startswith("/account"):
+        api.refresh_token("/account")
+
+    def probe(address: str) -> list[tuple[int, str, list[str], object]]:
+        answers = [shape(api.post(ask_path, {"email": address}))]
+        for guess in ("ABCDEF", "GHJKMN"):
+            answers.append(shape(api.post(confirm_path, {"email": address, code_name: guess})))
+        return answers
+
+    seen_taken = [probe(address) for address in taken]
+    seen_free = [probe(address) for address in free]
+    assert seen_taken == seen_free
+    assert seen_taken[0][0][0] == 200 and seen_taken[0][1][0] == 400
+    # Each owner got a notice and no code; the free addresses got codes.
+    for address in taken:
+        (notice,) = [letter for letter in letters(app) if letter.to == address]
+        assert not CODE_LINE.search(notice.text)
+        assert "/password/reset" in notice.text
+    assert all(len([x for x in letters(app) if x.to == address]) == 1 for address in free)
+    assert email_of(app, staff.id) == staff.email
+
+
+def test_a_taken_address_burns_like_a_wrong_code(app: Flask, logged_in: Api) -> None:
+    taken = add_staff(app, "owner@example.com").email
+    assert ask(logged_in, taken).status_code == 200
+    answers = [confirm(logged_in, "ABCDEF", taken).get_json() for _ in range(6)]
+    maximum = app.config["EMAILCODE_MAX_ATTEMPTS"]
+    lefts = [answer["data"]["attempts_left"] for answer in answers]
+    assert lefts == [*range(maximum - 1, -1, -1), 0]
+    # Burned, it says what any burned code says.
+    assert answers[-1]["message"] not in {answer["message"] for answer in answers[:-1]}
 
 
 def test_address_taken_between_the_steps_is_refused(

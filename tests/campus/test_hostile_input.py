@@ -145,6 +145,7 @@ def hostile(
                 LOGIN_LIMIT_PER_DEVICE="100000/hour",
                 EMAILCODE_RESEND_COOLDOWN=0,
                 EMAILCODE_FAILURE_CAP=10_000,
+                EMAILCODE_FAILURE_CEILING=10_000,
             )
         )
         api = Api(app.test_client())

@@ -167,3 +167,29 @@ def test_limited_requests_are_not_500_when_limits_live_in_a_dead_redis(
     assert login.status_code == 503
     api.refresh_token("/signup")
     assert api.post("/signup/code", {"email": "a@example.com"}).status_code == 503
+
+
+def test_guesses_from_one_client_are_bounded_across_accounts(build: Callable[..., Flask]) -> None:
+    """The engine caps wrong codes per account; one client spreading them is bounded too."""
+    app = build(EMAILCODE_VERIFY_LIMIT_PER_IP="4/hour")
+    guesser = Api(app.test_client())
+    guesser.client.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+    guesser.refresh_token("/password/reset")
+    statuses = [
+        guesser.post(
+            "/password/reset",
+            {"email": f"victim{n}@example.com", "code": "ABCDEF", "password": "a long password"},
+        ).status_code
+        for n in range(6)
+    ]
+    assert statuses == [400] * 4 + [429] * 2
+    assert_limited(
+        guesser.post(
+            "/signup", {"email": "x@example.com", "code": "ABCDEF", "password": "pw pw pw pw"}
+        )
+    )
+    other = Api(app.test_client())
+    other.client.environ_base["REMOTE_ADDR"] = "198.51.100.10"
+    other.refresh_token("/password/reset")
+    fields = {"email": "victim0@example.com", "code": "ABCDEF", "password": "a long password"}
+    assert other.post("/password/reset", fields).status_code == 400

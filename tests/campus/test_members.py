@@ -319,3 +319,37 @@ def test_each_purpose_mails_in_the_requesters_language_with_its_own_subject(
     }
     with app.test_request_context(), force_locale("en" if language == "en" else "zh"):
         assert letter.subject == _(subjects[kind])
+
+
+def test_a_stranger_cannot_lock_the_owner_out_of_password_reset(
+    make_app: Callable[..., Flask], clock: Any
+) -> None:
+    app = make_app(EMAILCODE_LIMIT_PER_ADDRESS="1000/hour", EMAILCODE_LIMIT_PER_IP="1000/hour")
+    owner = member(app)
+    policy = app.extensions["campus.verifier"].policy
+    stranger = Api(app.test_client())
+    stranger.client.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    stranger.refresh_token("/password/reset")
+    guess = {"email": owner.email, "code": "ABCDEF", "password": NEW_PASSWORD}
+    for _ in range(policy.failure_cap // policy.max_attempts):
+        assert stranger.post("/password/reset/code", {"email": owner.email}).status_code == 200
+        settle(app)
+        for _ in range(policy.max_attempts):
+            assert stranger.post("/password/reset", guess).status_code == 400
+        clock.advance(policy.ttl)  # the burned slot takes a new code once its failures age out
+    # The stranger has spent their whole budget ...
+    limited = stranger.post("/password/reset", guess)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 3600
+    # ... and the owner, on another network, still gets a code and resets.
+    before = len(mail_to(app, owner.email))
+    mine = Api(app.test_client())
+    mine.client.environ_base["REMOTE_ADDR"] = "192.0.2.44"
+    mine.refresh_token("/password/reset")
+    assert mine.post("/password/reset/code", {"email": owner.email}).status_code == 200
+    letters_now = mail_to(app, owner.email)
+    assert len(letters_now) == before + 1
+    code = code_in(letters_now[0])
+    done = mine.post(
+        "/password/reset", {"email": owner.email, "code": code, "password": NEW_PASSWORD}
+    )
+    assert done.status_code == 200, done.get_json()

@@ -11,7 +11,8 @@ import pytest
 
 from tests.clock import FakeClock
 from tests.verification.conftest import KEY, StoreUnderTest
-from verification import CooldownActive, Outcome, TooManyFailures, Verifier
+from verification import CooldownActive, Outcome, Policy, TooManyFailures, Verifier
+from verification.stores.base import CodeStore
 
 P, A, ADDR = "change_email", "42", "new@example.com"
 
@@ -253,6 +254,80 @@ def test_racing_wrong_guesses_never_pass_the_failure_cap(verifier: Verifier) -> 
         results = list(pool.map(race, guesses))
     assert results.count("wrong") == policy.failure_cap
     assert results.count("capped") == len(guesses) - policy.failure_cap
+
+
+def burn_from(verifier: Verifier, client: str, address: str) -> None:
+    """``burn``, with every request and guess made by ``client``."""
+    code = verifier.issue(P, A, address, client=client).code
+    bad = wrong_code(code, verifier.policy.alphabet)
+    for _ in range(verifier.policy.max_attempts):
+        verdict = verifier.verify(P, A, address, bad, client=client)
+        assert verdict.outcome is Outcome.WRONG
+
+
+def test_one_clients_failures_leave_another_client_its_own_cap(
+    verifier: Verifier, clock: FakeClock
+) -> None:
+    """A stranger spending the cap on the owner's slot does not lock the owner out."""
+    policy = verifier.policy
+    for _ in range(policy.failure_cap // policy.max_attempts):
+        burn_from(verifier, "stranger", "owner@example.com")
+        clock.advance(policy.ttl)  # a burned slot takes new codes once its failures age out
+    with pytest.raises(TooManyFailures):
+        verifier.issue(P, A, "owner@example.com", client="stranger")
+    with pytest.raises(TooManyFailures):
+        verifier.verify(P, A, "owner@example.com", "ABCDEF", client="stranger")
+    # The owner is not held back by the stranger's cap (only, for one code's
+    # life, by a slot the stranger just burned).
+    issued = verifier.issue(P, A, "owner@example.com", client="owner")
+    assert verifier.verify(P, A, issued.address, issued.code, client="owner").is_ok
+    with pytest.raises(TooManyFailures):
+        verifier.issue(P, A, "owner@example.com", client="stranger")
+
+
+def test_the_ceiling_bounds_every_client_together(store: CodeStore, clock: FakeClock) -> None:
+    policy = Policy(failure_cap=10, failure_ceiling=30, max_attempts=5)
+    engine = Verifier(policy=policy, store=store, secret_key=KEY, clock=clock)
+    clients = [f"client{n}" for n in range(policy.failure_ceiling // policy.failure_cap)]
+    for n, client in enumerate(clients):
+        for m in range(policy.failure_cap // policy.max_attempts):
+            burn_from(engine, client, f"a{n}-{m}@example.com")
+    with pytest.raises(TooManyFailures) as refused:
+        engine.issue(P, A, "fresh@example.com", client="newcomer")
+    assert refused.value.retry_after > policy.failure_window - 60
+    with pytest.raises(TooManyFailures):
+        engine.verify(P, A, "a0-0@example.com", "ABCDEF", client="newcomer")
+    clock.advance(policy.failure_window)
+    assert engine.issue(P, A, "fresh@example.com", client="newcomer").code
+
+
+def test_racing_clients_never_pass_the_ceiling(store: CodeStore, clock: FakeClock) -> None:
+    policy = Policy(failure_cap=10, failure_ceiling=15, max_attempts=5)
+    engine = Verifier(policy=policy, store=store, secret_key=KEY, clock=clock)
+    guesses = []
+    for n in range(4):  # four clients, ten guesses each: forty against a ceiling of fifteen
+        for m in range(2):
+            address = f"c{n}-{m}@example.com"
+            code = engine.issue(P, A, address, client=f"c{n}").code
+            guesses += [(f"c{n}", address, wrong_code(code, policy.alphabet))] * 5
+    barrier = threading.Barrier(len(guesses))
+
+    def race(guess: tuple[str, str, str]) -> str:
+        barrier.wait()
+        try:
+            return engine.verify(P, A, guess[1], guess[2], client=guess[0]).outcome.value
+        except TooManyFailures:
+            return "capped"
+
+    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
+        results = list(pool.map(race, guesses))
+    assert results.count("wrong") == policy.failure_ceiling
+
+
+def test_a_client_tag_cannot_break_the_stored_format(verifier: Verifier) -> None:
+    for bad in ("a:b", "a,b", "x" * 65, "a b"):
+        with pytest.raises(ValueError):
+            verifier.issue(P, A, "a@example.com", client=bad)
 
 
 PURPOSES = ["change_email", "sign_up", "reset_password"]

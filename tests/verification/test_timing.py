@@ -25,7 +25,9 @@ def verifier(tmp_path: Path) -> Verifier:
     codes, failures = code_table(metadata), failure_table(metadata)
     metadata.create_all(engine)
     # Enough tries that no guess here burns the code, and failures age out at once.
-    policy = Policy(max_attempts=100_000, failure_cap=100_000, failure_window=1)
+    policy = Policy(
+        max_attempts=100_000, failure_cap=100_000, failure_ceiling=100_000, failure_window=1
+    )
     return Verifier(policy=policy, store=SqlCodeStore(engine, codes, failures), secret_key=KEY)
 
 

@@ -13,7 +13,7 @@ from campus.access.forms import AddressForm, CodeAndPasswordForm, LoginForm
 from campus.auth import sign_in, sign_out
 from campus.devices import remember_device
 from campus.errors import BadInput
-from campus.limits import code_sending
+from campus.limits import code_checking, code_sending
 from campus.models import Account
 from campus.redirects import local_path
 from campus.responses import ok
@@ -78,6 +78,7 @@ def signup_code() -> Response:
 
 
 @bp.post("/signup")
+@code_checking
 def signup_post() -> Response:
     form = CodeAndPasswordForm().validated()
     account = signup.complete(form.email.data, form.code.data, form.password.data)
@@ -97,6 +98,7 @@ def reset_code() -> Response:
 
 
 @bp.post("/password/reset")
+@code_checking
 def reset_post() -> Response:
     form = CodeAndPasswordForm().validated()
     account = password_reset.complete(form.email.data, form.code.data, form.password.data)

@@ -13,7 +13,7 @@ from campus.auth import account_required, current_account, recent_login_required
 from campus.deliveries import delivery_status
 from campus.email_change import code_sent
 from campus.forms import ApiForm, code_field, email_field
-from campus.limits import code_sending
+from campus.limits import code_checking, code_sending
 from campus.responses import json_only, ok
 
 
@@ -51,6 +51,7 @@ def email_code_status(delivery: str) -> Response:
 
 
 @bp.post("/email")
+@code_checking
 @account_required
 @recent_login_required
 def email_post() -> Response:

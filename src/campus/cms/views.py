@@ -19,7 +19,7 @@ from campus.cms import bp
 from campus.cms.forms import EmailCaptchaForm, ResetEmailForm
 from campus.deliveries import delivery_status
 from campus.email_change import code_sent
-from campus.limits import code_sending
+from campus.limits import code_checking, code_sending
 from campus.redirects import local_path
 from campus.responses import json_only, ok
 
@@ -75,6 +75,7 @@ def email_captcha_status(delivery: str) -> Response:
 
 
 @bp.post("/resetemail")
+@code_checking
 @staff_required
 @recent_login_required
 def resetemail_post() -> Response:

@@ -5,8 +5,11 @@ and a failure count that outlives the code: replacing a code never resets it
 (NIST SP 800-63B rev. 4), only a right code or the slot aging out does.
 
 Beside the slots, each (account, purpose) keeps the times of its recent wrong
-codes: past ``cap`` of them within ``window``, nothing more is checked or sent
-for that purpose, whatever the address or the number of codes issued.
+codes and the client each came from: past ``cap`` of them from one client, or
+``ceiling`` from all clients, within ``window``, nothing more is checked or sent
+for that purpose to that client (or to any), whatever the address or the number
+of codes issued. A client is an opaque tag the caller chooses (a keyed digest
+of the network address, say); it never holds ``:`` or ``,``.
 All times are integer milliseconds on the caller's clock.
 """
 
@@ -51,6 +54,7 @@ class Rules:
     cooldown: int
     max_attempts: int
     cap: int
+    ceiling: int
     window: int
 
 
@@ -81,11 +85,11 @@ class SpendResult:
 class CodeStore(Protocol):
     """Atomic operations on slots. Each call is all-or-nothing."""
 
-    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SaveResult:
-        """Replace the slot's code unless cooling down, locked or capped."""
+    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
+        """Replace the slot's code unless cooling down, locked or capped for ``client``."""
 
-    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SpendResult:
-        """Check a digest and, if right, spend it in the same step."""
+    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
+        """Check a digest and, if right, spend it in one step; a wrong one counts for ``client``."""
 
     def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
         """Void a code that was never delivered, and allow an immediate resend."""
@@ -104,17 +108,29 @@ def current(record: Record | None, now: int) -> Record | None:
     return record
 
 
-def recent(failure_times: list[int], *, now: int, rules: Rules) -> list[int]:
-    """The failure times still inside the window, oldest first."""
-    return sorted(t for t in failure_times if t > now - rules.window)
+@dataclass(frozen=True)
+class Failure:
+    """One wrong code: when, and from which client."""
+
+    at: int
+    client: str
 
 
-def cap_wait(failure_times: list[int], *, now: int, rules: Rules) -> int:
-    """Milliseconds until the cap admits another try; 0 when it does now."""
-    times = recent(failure_times, now=now, rules=rules)
-    if len(times) < rules.cap:
-        return 0
-    return times[-rules.cap] + rules.window - now
+def recent(failures: list[Failure], *, now: int, rules: Rules) -> list[Failure]:
+    """The failures still inside the window, oldest first."""
+    return sorted((f for f in failures if f.at > now - rules.window), key=lambda f: f.at)
+
+
+def cap_wait(failures: list[Failure], *, now: int, rules: Rules, client: str) -> int:
+    """Milliseconds until ``client`` may try again under the cap and the ceiling; 0 now."""
+    live = recent(failures, now=now, rules=rules)
+    waits = [0]
+    mine = [f.at for f in live if f.client == client]
+    if len(mine) >= rules.cap:
+        waits.append(mine[-rules.cap] + rules.window - now)
+    if len(live) >= rules.ceiling:
+        waits.append(live[-rules.ceiling].at + rules.window - now)
+    return max(waits)
 
 
 def decide_save(

@@ -21,24 +21,34 @@ from verification.stores.base import Refusal, Rules, SaveResult, Slot, SpendResu
 _PREFIX = "vc"
 
 # Shared by the scripts below: KEYS[n] is the (account, purpose) sorted set of
-# recent failure times. Returns the milliseconds until the cap admits a try.
+# recent failures, scored by time, members ``<ms>:<client>:<n>``. Returns the
+# milliseconds until ``client`` may try again under the cap and the ceiling.
 _CAP_WAIT = """
-local function cap_wait(key, now, cap, window)
+local function cap_wait(key, now, cap, ceiling, window, client)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local n = redis.call('ZCARD', key)
-  if n < cap then return 0 end
-  local oldest = redis.call('ZRANGE', key, n - cap, n - cap, 'WITHSCORES')
-  return tonumber(oldest[2]) + window - now
+  local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  local n = #all / 2
+  local wait = 0
+  if n >= ceiling then wait = tonumber(all[2 * (n - ceiling) + 2]) + window - now end
+  local mine = {}
+  for i = 1, #all, 2 do
+    if string.match(all[i], '^[^:]*:([^:]*):') == client then
+      mine[#mine + 1] = tonumber(all[i + 1])
+    end
+  end
+  if #mine >= cap then wait = math.max(wait, mine[#mine - cap + 1] + window - now) end
+  return wait
 end
 """
 
 # Fields: digest, state, failures, expires_at, resend_at, retain_until.
-# ARGV: digest, now, ttl, cooldown, max_attempts, cap, window.
+# ARGV: digest, now, ttl, cooldown, max_attempts, cap, window, ceiling, client.
 _SAVE = (
     _CAP_WAIT
     + """
 local now, max = tonumber(ARGV[2]), tonumber(ARGV[5])
-local capped = cap_wait(KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[7]))
+local capped = cap_wait(KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[8]), tonumber(ARGV[7]),
+  ARGV[9])
 if capped > 0 then return {'locked', capped} end
 local h = redis.call('HMGET', KEYS[1], 'failures', 'resend_at', 'retain_until')
 local failures, retain = 0, 0
@@ -59,13 +69,13 @@ return {'saved', 0}
 )
 
 # The compare runs over every byte whatever the input, like hmac.compare_digest.
-# ARGV: digest, now, max_attempts, ttl, cap, window.
+# ARGV: digest, now, max_attempts, ttl, cap, window, ceiling, client.
 _SPEND = (
     _CAP_WAIT
     + """
 local now, max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local window = tonumber(ARGV[6])
-local capped = cap_wait(KEYS[2], now, tonumber(ARGV[5]), window)
+local capped = cap_wait(KEYS[2], now, tonumber(ARGV[5]), tonumber(ARGV[7]), window, ARGV[8])
 if capped > 0 then return {'capped', capped} end
 local h = redis.call('HMGET', KEYS[1], 'digest', 'state', 'failures', 'expires_at', 'retain_until')
 if not h[1] or tonumber(h[5]) <= now then return {'expired', 0} end
@@ -85,7 +95,7 @@ failures = failures + 1
 local retain = math.max(tonumber(h[5]), now + ttl)
 redis.call('HSET', KEYS[1], 'failures', failures, 'retain_until', retain)
 redis.call('PEXPIRE', KEYS[1], retain - now)
-redis.call('ZADD', KEYS[2], now, now .. ':' .. redis.call('ZCARD', KEYS[2]))
+redis.call('ZADD', KEYS[2], now, now .. ':' .. ARGV[8] .. ':' .. redis.call('ZCARD', KEYS[2]))
 redis.call('PEXPIRE', KEYS[2], window)
 return {'wrong', max - failures}
 """
@@ -130,15 +140,17 @@ class RedisCodeStore:
         options.setdefault("socket_connect_timeout", 1.0)
         return cls(redis.Redis.from_url(url, **options))
 
-    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SaveResult:
+    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
         keys = [_slot_key(slot), _index_key(slot.account), _failures_key(slot)]
-        args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap, rules.window]
+        args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap]
+        args += [rules.window, rules.ceiling, client]
         kind, wait = self._call(self._save, keys, args)
         return SaveResult() if kind == "saved" else SaveResult(Refusal(kind), int(wait))
 
-    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SpendResult:
+    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
         keys = [_slot_key(slot), _failures_key(slot)]
         args = [digest, now, rules.max_attempts, rules.ttl, rules.cap, rules.window]
+        args += [rules.ceiling, client]
         kind, number = self._call(self._spend, keys, args)
         if kind == "capped":
             return SpendResult(None, 0, int(number))

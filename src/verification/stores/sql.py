@@ -37,6 +37,7 @@ from verification.stores.base import (
     LIVE,
     SPENT,
     VOID,
+    Failure,
     Record,
     Rules,
     SaveResult,
@@ -78,7 +79,7 @@ def code_table(metadata: MetaData, name: str = "verification_codes") -> Table:
 
 
 def failure_table(metadata: MetaData, name: str = "verification_failures") -> Table:
-    """Recent wrong-code times per (account, purpose), as comma-separated milliseconds."""
+    """Recent wrong codes per (account, purpose): comma-separated ``<ms>:<client>``."""
     return Table(
         name,
         metadata,
@@ -96,16 +97,16 @@ class SqlCodeStore:
         self._t = codes
         self._f = failures
 
-    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SaveResult:
+    def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
         def attempt(conn: Connection) -> SaveResult:
             row = self._read(conn, slot)
             record = current(row, now)
-            times, _ = self._read_failures(conn, slot)
+            failures, _ = self._read_failures(conn, slot)
             decision = decide_save(
                 record,
                 now=now,
                 max_attempts=rules.max_attempts,
-                capped_for=cap_wait(times, now=now, rules=rules),
+                capped_for=cap_wait(failures, now=now, rules=rules, client=client),
             )
             if decision.refusal is not None:
                 return decision
@@ -129,10 +130,10 @@ class SqlCodeStore:
 
         return self._run(attempt)
 
-    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules) -> SpendResult:
+    def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
         def attempt(conn: Connection) -> SpendResult:
-            times, stored = self._read_failures(conn, slot)
-            wait = cap_wait(times, now=now, rules=rules)
+            failures, stored = self._read_failures(conn, slot)
+            wait = cap_wait(failures, now=now, rules=rules, client=client)
             if wait > 0:
                 return SpendResult(None, 0, wait)
             record = current(self._read(conn, slot), now)
@@ -144,15 +145,16 @@ class SqlCodeStore:
                     conn, record, slot, {"state": SPENT, "digest": "", "failures": 0}
                 )
                 return SpendResult(outcome)
-            failures = record.failures + 1
+            wrong = record.failures + 1
             self._update_if_unchanged(
                 conn,
                 record,
                 slot,
-                {"failures": failures, "retain_until": max(record.retain_until, now + rules.ttl)},
+                {"failures": wrong, "retain_until": max(record.retain_until, now + rules.ttl)},
             )
-            self._write_failures(conn, slot, stored, [*recent(times, now=now, rules=rules), now])
-            return SpendResult(outcome, rules.max_attempts - failures)
+            kept = [*recent(failures, now=now, rules=rules), Failure(now, client)]
+            self._write_failures(conn, slot, stored, kept)
+            return SpendResult(outcome, rules.max_attempts - wrong)
 
         return self._run(attempt)
 
@@ -185,19 +187,22 @@ class SqlCodeStore:
         row = conn.execute(select(*columns, t.c.retain_until).where(t.c.slot == slot.id)).first()
         return None if row is None else Record(*row)
 
-    def _read_failures(self, conn: Connection, slot: Slot) -> tuple[list[int], str | None]:
+    def _read_failures(self, conn: Connection, slot: Slot) -> tuple[list[Failure], str | None]:
         f = self._f
         stored = conn.execute(
             select(f.c.times).where(f.c.account == slot.account, f.c.purpose == slot.purpose)
         ).scalar_one_or_none()
-        times = [int(t) for t in stored.split(",") if t] if stored else []
-        return times, stored
+        failures = []
+        for entry in stored.split(",") if stored else []:
+            at, _, client = entry.partition(":")  # entries before clients were counted: "<ms>"
+            failures.append(Failure(int(at), client))
+        return failures, stored
 
     def _write_failures(
-        self, conn: Connection, slot: Slot, stored: str | None, times: list[int]
+        self, conn: Connection, slot: Slot, stored: str | None, failures: list[Failure]
     ) -> None:
         f = self._f
-        joined = ",".join(str(t) for t in times)
+        joined = ",".join(f"{failure.at}:{failure.client}" for failure in failures)
         if stored is None:
             conn.execute(
                 f.insert().values(account=slot.account, purpose=slot.purpose, times=joined)
