@@ -12,8 +12,10 @@ from flask import Flask, current_app, request
 from flask_babel import get_locale
 
 from campus.addresses import Address
+from campus.errors import Limited
 from campus.events import event
 from campus.extensions import db
+from campus.limits import take_sending_budgets
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.models import verification_codes, verification_failures
@@ -86,11 +88,7 @@ def verifier() -> Verifier:
 def send_code(purpose: Purpose, account: str, address: Address, *, client: str) -> Sent:
     """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
     engine = verifier()
-    try:
-        issued = engine.issue(purpose, account, address.mailbox, client=client)
-    except IssueRefused as refused:
-        _log_limited(refused, account, address, purpose)
-        raise
+    issued = _issue(purpose, account, address, client=client)
     request = MailRequest(
         kind=f"{purpose}_code",
         to=address.value,
@@ -117,11 +115,35 @@ def issue_unsent(purpose: Purpose, account: str, address: Address, *, client: st
     IssueRefused exactly when a real code would have been refused, so a notice
     sent in its place goes no more often than a code would.
     """
+    _issue(purpose, account, address, client=client)
+
+
+def _issue(purpose: Purpose, account: str, address: Address, *, client: str) -> Issued:
+    """Issue a code, then spend the mailbox's sending budget; on any refusal, nothing stays.
+
+    The cooldown is checked first (a code refused by it spends no budget); the
+    budget is taken atomically after, so racing requests cannot overshoot it.
+    """
+    engine = verifier()
     try:
-        verifier().issue(purpose, account, address.mailbox, client=client)
+        issued = engine.issue(purpose, account, address.mailbox, client=client)
     except IssueRefused as refused:
         _log_limited(refused, account, address, purpose)
         raise
+    try:
+        take_sending_budgets(address)
+    except Limited as limited:
+        engine.withdraw(issued)
+        event(
+            "code.limited",
+            account=account,
+            address=address.value,
+            purpose=purpose,
+            limit=limited.scope,
+            retry_after=limited.retry_after,
+        )
+        raise
+    return issued
 
 
 def withdraw(request: MailRequest) -> None:

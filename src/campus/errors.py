@@ -59,9 +59,10 @@ class Limited(ApiError):
 
     status = 429
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, scope: str = "") -> None:
         super().__init__(wait_message(retry_after), retry_after=retry_after)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 def wait_message(wait: int) -> str:

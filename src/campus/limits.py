@@ -1,10 +1,13 @@
-"""Request-rate limits on sending codes, with Flask-Limiter.
+"""Request-rate limits on sending codes, with Flask-Limiter and the limits library.
 
-Four budgets guard every endpoint that mails a code: per recipient address
-(normalised, so ``A@X.com`` and ``a@x.com`` share one), per client address, per
-account, and one global ceiling under the mail provider's daily cap. The
-per-address and global budgets count only codes actually sent; the others count
-every request. ``RATELIMIT_ENABLED=false`` turns these off; the engine's
+Four budgets guard every endpoint that mails a code: per recipient mailbox
+(``A@X.com``, ``a+tag@x.com`` share one), per client address, per account, and
+one global ceiling under the mail provider's daily cap. The per-client and
+per-account budgets count every request (Flask-Limiter, before the view). The
+per-mailbox and global budgets count only codes (or notices) actually going out,
+so they are taken in the same storage at the moment of sending, atomically, by
+``take_sending_budgets``; a request whose budget is already spent is refused
+before the view. ``RATELIMIT_ENABLED=false`` turns these off; the engine's
 cooldown, attempt limit and failure cap do not depend on them.
 """
 
@@ -15,16 +18,19 @@ import hmac
 import math
 import time
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from limits import RateLimitItem, parse
+from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from campus.addresses import Address, BadAddress, parse_address
-from campus.errors import ApiError
+from campus.errors import ApiError, Limited
 from campus.extensions import db
 from campus.limit_storage import storage_uri
 from campus.models import rate_limit_hits
@@ -78,11 +84,8 @@ def requested_address() -> Address | None:
     return found
 
 
-def _address_key() -> str:
+def _mailbox_key(address: Address) -> str:
     """The recipient's mailbox, keyed: the limiter's keys name no one."""
-    address = requested_address()
-    if address is None:
-        return ""
     secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
     return hmac.new(secret, b"limit|" + address.mailbox.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -91,37 +94,73 @@ def _account_key() -> str:
     return str(current_user.get_id()).partition(":")[0] if current_user.is_authenticated else ""
 
 
-def _sent(response: Response) -> bool:
-    return response.status_code == 200
-
-
 def _setting(name: str) -> Callable[[], str]:
     return lambda: str(current_app.config.get(name) or UNLIMITED)
 
 
+class Budget:
+    """One limit taken in code, atomically, in the storage Flask-Limiter uses."""
+
+    def __init__(self, setting: str, scope: str, key: str) -> None:
+        self.scope = scope
+        self.item: RateLimitItem = parse(str(current_app.config[setting]))
+        self.identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), scope, key)
+        self._strategy = MovingWindowRateLimiter(limiter.storage)
+
+    def take(self) -> None:
+        """Count one, or raise Limited when the budget is spent."""
+        if not self._strategy.hit(self.item, *self.identifiers):
+            self._refuse()
+
+    def check(self) -> None:
+        """Raise Limited when the budget is spent; count nothing."""
+        if not self._strategy.test(self.item, *self.identifiers):
+            self._refuse()
+
+    def _refuse(self) -> None:
+        reset = self._strategy.get_window_stats(self.item, *self.identifiers).reset_time
+        raise Limited(max(1, math.ceil(reset - time.time())), scope=self.scope)
+
+
+def sending_budgets(address: Address) -> list[Budget]:
+    """The budgets a message to ``address`` spends: its mailbox's, and the global one."""
+    if not limiter.enabled:
+        return []
+    budgets = [Budget("EMAILCODE_LIMIT_PER_ADDRESS", "code-per-address", _mailbox_key(address))]
+    if current_app.config.get("EMAILCODE_LIMIT_GLOBAL"):
+        budgets.append(Budget("EMAILCODE_LIMIT_GLOBAL", "code-global", "all"))
+    return budgets
+
+
+def take_sending_budgets(address: Address) -> None:
+    """Spend one message of each budget, or raise Limited and spend nothing more."""
+    for budget in sending_budgets(address):
+        budget.take()
+
+
+def _refuse_spent_budgets(view: F) -> F:
+    """Answer 429 at once when the named address's budget is already spent."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        address = requested_address()
+        for budget in sending_budgets(address) if address is not None else []:
+            budget.check()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
 def code_sending(view: F) -> F:
     """The limits every code-sending endpoint shares."""
-    decorators = [
-        limiter.shared_limit(
-            _setting("EMAILCODE_LIMIT_PER_ADDRESS"),
-            scope="code-per-address",
-            key_func=_address_key,
-            exempt_when=lambda: requested_address() is None,
-            deduct_when=_sent,
-        ),
+    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+        _refuse_spent_budgets,
         limiter.shared_limit(_setting("EMAILCODE_LIMIT_PER_IP"), scope="code-per-ip"),
         limiter.shared_limit(
             _setting("EMAILCODE_LIMIT_PER_ACCOUNT"),
             scope="code-per-account",
             key_func=_account_key,
             exempt_when=lambda: not current_user.is_authenticated,
-        ),
-        limiter.shared_limit(
-            _setting("EMAILCODE_LIMIT_GLOBAL"),
-            scope="code-global",
-            key_func=lambda: "all",
-            exempt_when=lambda: not current_app.config.get("EMAILCODE_LIMIT_GLOBAL"),
-            deduct_when=_sent,
         ),
     ]
     wrapped: Callable[..., Any] = view

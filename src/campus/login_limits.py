@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import time
 
 from flask import current_app, request
-from limits import RateLimitItem, parse
-from limits.strategies import MovingWindowRateLimiter
 
 from campus.accounts import find_by_email
 from campus.addresses import BadAddress, parse_address
 from campus.devices import known_device
-from campus.errors import Limited
 from campus.extensions import db
-from campus.limits import limiter
+from campus.limits import Budget
 from campus.models import Account
 from campus.passwords import check_password
 
@@ -52,31 +47,11 @@ def _login_key(typed: str) -> str:
         return typed.strip().lower()
 
 
-class _Budget:
-    def __init__(self, setting: str, *identifiers: str) -> None:
-        self.item: RateLimitItem = parse(str(current_app.config[setting]))
-        prefix = str(current_app.config["RATELIMIT_KEY_PREFIX"])
-        self.identifiers = (prefix, setting.lower(), *identifiers)
-
-    def take(self, strategy: MovingWindowRateLimiter) -> None:
-        if not strategy.hit(self.item, *self.identifiers):
-            self.refuse(strategy)
-
-    def check(self, strategy: MovingWindowRateLimiter) -> None:
-        if not strategy.test(self.item, *self.identifiers):
-            self.refuse(strategy)
-
-    def refuse(self, strategy: MovingWindowRateLimiter) -> None:
-        reset = strategy.get_window_stats(self.item, *self.identifiers).reset_time
-        raise Limited(max(1, math.ceil(reset - time.time())))
-
-
 def authenticate(typed_email: str, password: str) -> Account | None:
     """The account when the password is right; None when wrong; Limited (429) when over a budget.
 
     No argon2 hash runs for a try that a budget refuses.
     """
-    strategy = MovingWindowRateLimiter(limiter.storage)
     account = find_by_email(typed_email.strip()) if len(typed_email) <= MAX_EMAIL else None
     # Hand the request's connection back before the budget takes its own: a
     # request holding two at once lets a burst of log-ins drain the pool, each
@@ -84,17 +59,18 @@ def authenticate(typed_email: str, password: str) -> Account | None:
     db.session.commit()
     device = known_device()
     is_known = device is not None and account is not None and device.account_id == account.id
-    per_client = _Budget("LOGIN_LIMIT_PER_IP", _keyed("ip", request.remote_addr or ""))
+    per_client = Budget(
+        "LOGIN_LIMIT_PER_IP", "login-per-ip", _keyed("ip", request.remote_addr or "")
+    )
     if is_known and device is not None:
-        _Budget("LOGIN_LIMIT_PER_DEVICE", _keyed("device", device.nonce)).take(strategy)
+        Budget("LOGIN_LIMIT_PER_DEVICE", "login-per-device", _keyed("device", device.nonce)).take()
     else:
-        per_client.check(strategy)
-        _Budget("LOGIN_LIMIT_PER_ACCOUNT", _keyed("account", _login_key(typed_email))).take(
-            strategy
-        )
+        per_client.check()
+        key = _keyed("account", _login_key(typed_email))
+        Budget("LOGIN_LIMIT_PER_ACCOUNT", "login-per-account", key).take()
     stored = account.password_hash if account else None
     if check_password(stored, password):
         return account
     if not is_known:
-        per_client.take(strategy)
+        per_client.take()
     return None

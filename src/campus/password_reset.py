@@ -10,7 +10,7 @@ from campus import codes
 from campus.accounts import AccountError, change_password, check_new_password, find_by_email
 from campus.addresses import Address
 from campus.email_change import refusal_message
-from campus.errors import BadInput
+from campus.errors import BadInput, Limited
 from campus.events import event
 from campus.forms import typed_address
 from campus.mail.delivery import NOTICE_TTL
@@ -39,7 +39,7 @@ def _send(value: str, client: str) -> None:
             codes.issue_unsent(codes.Purpose.RESET_PASSWORD, name, address, client=client)
             return
         codes.send_code(codes.Purpose.RESET_PASSWORD, name, address, client=client)
-    except IssueRefused:
+    except (IssueRefused, Limited):
         return  # expected, and already logged as ``code.limited``
 
 

@@ -11,7 +11,7 @@ from campus.accounts import AccountError, check_new_password, find_by_email
 from campus.addresses import Address
 from campus.auth import sign_in
 from campus.email_change import refusal_message
-from campus.errors import BadInput
+from campus.errors import BadInput, Limited
 from campus.extensions import db
 from campus.forms import typed_address
 from campus.mail.delivery import NOTICE_TTL
@@ -41,7 +41,7 @@ def _send(value: str, client: str) -> None:
         # slot that answers guesses exactly as a real one would. Its cooldown
         # holds the notice back just as it would hold back a code.
         codes.issue_unsent(codes.Purpose.SIGN_UP, name, address, client=client)
-    except IssueRefused:
+    except (IssueRefused, Limited):
         return  # expected, and already logged as ``code.limited``
     outbox().send(
         MailRequest(
