@@ -4,10 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CATALOGS := $(patsubst %.po,%.mo,$(wildcard src/campus/translations/*/LC_MESSAGES/messages.po))
 export FLASK_APP := campus
 
-.PHONY: run test lint typecheck translations messages clean
+.PHONY: run test lint typecheck messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,17 +20,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-%.mo: %.po | $(VENV)/.installed
-	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
-
-translations: $(CATALOGS)
-
-# After changing user-facing text: extract it and merge it into the catalogs.
+# After changing user-facing text: extract it, merge it into the catalogs, and
+# compile them. The compiled .mo files are committed so that every way of
+# installing the package carries them; a test checks they match the .po files.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o $(VENV)/messages.pot .
 	$(BIN)/pybabel update -i $(VENV)/messages.pot -d src/campus/translations --no-fuzzy-matching -w 100
+	$(BIN)/pybabel compile -d src/campus/translations
 
-run: $(VENV)/.installed translations
+run: $(VENV)/.installed
 	FLASK_DEBUG=1 $(BIN)/flask db upgrade
 	FLASK_DEBUG=1 $(BIN)/flask user bootstrap
 	FLASK_DEBUG=1 $(BIN)/flask run --host 127.0.0.1 --port 5000 --no-debugger
@@ -43,8 +40,8 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-dev translations lint typecheck
+test: $(VENV)/.installed-dev lint typecheck
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) instance test-artifacts $(CATALOGS)
+	rm -rf $(VENV) instance test-artifacts

@@ -15,7 +15,8 @@ from campus.extensions import csrf, db, mail, migrate
 from campus.json_provider import SafeJSONProvider
 from campus.mail import setup as mail_delivery
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# Inside the package, so an installed wheel migrates from any directory.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask import Flask
@@ -32,6 +33,20 @@ def test_every_message_has_a_chinese_translation() -> None:
     }
     assert used, "extraction found no messages at all"
     assert sorted(used - translated) == []
+
+
+def test_the_shipped_catalogs_match_their_sources() -> None:
+    """The compiled catalogs travel in the package; they must say what the .po files say."""
+    sources = sorted((ROOT / "src/campus/translations").glob("*/LC_MESSAGES/messages.po"))
+    assert sources
+    for source in sources:
+        compiled = source.with_suffix(".mo")
+        assert compiled.exists(), f"{compiled} is missing: run make messages"
+        with source.open("rb") as handle:
+            wanted = {m.id: m.string for m in read_po(handle) if m.id and m.string and not m.fuzzy}
+        with compiled.open("rb") as handle:
+            shipped = {m.id: m.string for m in read_mo(handle) if m.id}
+        assert shipped == wanted, f"{compiled} is stale: run make messages"
 
 
 def test_wtforms_own_messages_follow_each_requests_language(app: Flask) -> None:
