@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -16,7 +18,16 @@ from tests.app_fixtures import letters
 from tests.services import chromium_path, free_port, missing
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Page,
+        Request,
+        Response,
+        expect,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - the dev extras install it
     sync_playwright = None  # type: ignore[assignment]
 
@@ -36,7 +47,7 @@ ARTIFACTS = Path(os.environ.get("CAMPUS_TEST_ARTIFACTS", "test-artifacts"))
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def chromium() -> Iterator[Browser]:
     executable = chromium_path()
     if executable is None:
         missing("Chromium is not installed (apt-get install chromium)")
@@ -48,6 +59,81 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+class Watched:
+    """Chromium, with every page it opens watched for console errors and failed requests.
+
+    A JSON answer of 4xx to a POST is the app speaking (a wrong code, a limit):
+    the test checks those itself, and Chromium's "Failed to load resource" line
+    for one is not a fault. Anything else is: a console error, a request that
+    failed, or a GET (page, script, style, icon) that answered 4xx or 5xx,
+    unless the test said it expects it.
+    """
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+        self.problems: list[str] = []
+        self._answers: set[str] = set()
+        self._expected: set[str] = set()
+        self._console: list[tuple[str, str]] = []
+
+    def new_context(self, **options: Any) -> BrowserContext:
+        context = self._browser.new_context(**options)
+        context.on("page", self.watch)
+        return context
+
+    def new_page(self, **options: Any) -> Page:
+        page = self._browser.new_page(**options)
+        self.watch(page)
+        return page
+
+    def expect_error(self, path: str) -> None:
+        """A GET the test makes on purpose to see an error page."""
+        self._expected.add(path)
+
+    def watch(self, page: Page) -> None:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("requestfailed", self._on_failed)
+        page.on("response", self._on_response)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self._console.append((message.text, message.location.get("url", "")))
+
+    def _on_failed(self, request: Request) -> None:
+        # Leaving a page cancels what it still loads; that is not a fault.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(
+                f"request failed: {request.method} {request.url} {request.failure}"
+            )
+
+    def _on_response(self, response: Response) -> None:
+        if response.status < 400:
+            return
+        path = urlsplit(response.url).path
+        is_envelope = response.headers.get("content-type", "").startswith("application/json")
+        if (response.request.method == "POST" and is_envelope) or path in self._expected:
+            self._answers.add(response.url)
+        else:
+            self.problems.append(f"{response.request.method} {response.url}: {response.status}")
+
+    def all_problems(self) -> list[str]:
+        console = [
+            f"console error: {text} ({url})"
+            for text, url in self._console
+            if not (text.startswith("Failed to load resource") and url in self._answers)
+        ]
+        return self.problems + console
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Iterator[Watched]:
+    """Chromium for one test: it fails if any page showed a console error or failed request."""
+    watched = Watched(chromium)
+    yield watched
+    assert watched.all_problems() == []
 
 
 class LiveServer:

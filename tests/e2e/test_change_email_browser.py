@@ -6,17 +6,17 @@ import re
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from tests.app_fixtures import Staff
 from tests.clock import FakeClock
-from tests.e2e.conftest import ARTIFACTS, LiveServer, log_in, wait_for_letter
+from tests.e2e.conftest import ARTIFACTS, LiveServer, Watched, log_in, wait_for_letter
 
 NEW = "moved@example.com"
 
 
 @pytest.mark.browser
-def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, staff: Staff) -> None:
+def test_change_email_in_a_browser(browser: Watched, live_server: LiveServer, staff: Staff) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 740})
     page = context.new_page()
     console: list[str] = []
@@ -80,7 +80,7 @@ def test_change_email_in_a_browser(browser: Browser, live_server: LiveServer, st
 
 @pytest.mark.browser
 def test_stale_login_asks_for_the_password_in_place(
-    browser: Browser, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
+    browser: Watched, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
 ) -> None:
     context = browser.new_context(locale="en-US")
     page = context.new_page()
@@ -106,7 +106,7 @@ def test_stale_login_asks_for_the_password_in_place(
 
 @pytest.mark.browser
 def test_a_limit_shows_when_to_try_again(
-    browser: Browser, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
+    browser: Watched, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
 ) -> None:
     app.config["EMAILCODE_LIMIT_PER_ADDRESS"] = "1/hour"
     context = browser.new_context(locale="en-US")

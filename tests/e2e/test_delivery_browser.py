@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from tests.app_fixtures import add_staff
-from tests.e2e.conftest import LiveServer, log_in
+from tests.e2e.conftest import LiveServer, Watched, log_in
 from tests.queue_worker import QUEUE_SETTINGS, Worker
 from tests.smtp_server import smtp_server
 
@@ -21,7 +21,7 @@ from tests.smtp_server import smtp_server
     ("rcpt_reply", "shown"), [(None, "sent"), ("550 5.1.1 no such mailbox", "failed")]
 )
 def test_the_page_shows_what_became_of_the_message(
-    browser: Browser,
+    browser: Watched,
     make_app: Callable[..., Flask],
     redis_url: str,
     tmp_path: Path,

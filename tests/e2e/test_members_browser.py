@@ -6,11 +6,11 @@ import re
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from campus.quiet import quiet
 from tests.app_fixtures import CODE_LINE, letters
-from tests.e2e.conftest import ARTIFACTS, LiveServer
+from tests.e2e.conftest import ARTIFACTS, LiveServer, Watched
 
 ADDRESS = "student@example.com"
 MOVED = "student.moved@example.com"
@@ -38,7 +38,7 @@ def request_code(page: Page, address: str) -> None:
 
 @pytest.mark.browser
 def test_a_member_signs_up_resets_logs_in_and_moves(
-    browser: Browser, live_server: LiveServer, app: Flask
+    browser: Watched, live_server: LiveServer, app: Flask
 ) -> None:
     context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 800})
     page = context.new_page()

@@ -6,19 +6,19 @@ import itertools
 from urllib.parse import quote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
 from campus.redirects import local_path
 from tests.app_fixtures import Staff
 from tests.campus.test_redirects import PIECES
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, Watched
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("login", ["/login", "/cms/login"])
 @pytest.mark.parametrize("target", ["/\t/evil.com", "/\n/evil.com", "/\r/evil.com", "/\\evil.com"])
 def test_logging_in_with_a_hostile_next_stays_on_the_site(
-    browser: Browser, live_server: LiveServer, staff: Staff, login: str, target: str
+    browser: Watched, live_server: LiveServer, staff: Staff, login: str, target: str
 ) -> None:
     context = browser.new_context()
     page = context.new_page()
@@ -34,7 +34,7 @@ def test_logging_in_with_a_hostile_next_stays_on_the_site(
 
 @pytest.mark.browser
 def test_chromium_resolves_every_accepted_variant_to_this_origin(
-    browser: Browser, live_server: LiveServer
+    browser: Watched, live_server: LiveServer
 ) -> None:
     accepted: list[str] = []
     originals: list[str] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, url_for
+from flask import Blueprint, current_app, redirect, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
@@ -29,6 +29,13 @@ class ReauthForm(ApiForm):
 @bp.get("/")
 def home() -> Response:
     return redirect(url_for("access.login"))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site; a missing one is an error in their console."""
+    static = str(current_app.static_folder)
+    return send_from_directory(static, "favicon.ico", mimetype="image/vnd.microsoft.icon")
 
 
 @bp.post("/reauth")
