@@ -14,8 +14,10 @@ room for one more.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
+from limits.errors import ConfigurationError
 from limits.storage import MovingWindowSupport, Storage
 from sqlalchemy import (
     Column,
@@ -41,13 +43,14 @@ _SWEEP_EVERY = 500
 # The limits library builds a storage from a URI alone; the URI names the
 # database registered here (options cannot carry it: Flask-Limiter merges them
 # across apps).
-_DATABASES: dict[str, tuple[Engine, Table]] = {}
+# Held weakly: the app owns its engine, and an app that is gone takes it along.
+_DATABASES: dict[str, tuple[weakref.ref[Engine], Table]] = {}
 
 
 def storage_uri(engine: Engine, table: Table) -> str:
     """A ``campus+sql://`` URI for the limits library that reaches ``table`` on ``engine``."""
     name = f"{id(engine):x}"
-    _DATABASES[name] = (engine, table)
+    _DATABASES[name] = (weakref.ref(engine), table)
     return f"{SCHEME}://{name}"
 
 
@@ -72,7 +75,11 @@ class SqlStorage(Storage, MovingWindowSupport):
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
-        self._engine, self._t = _DATABASES[uri.partition("://")[2]]
+        engine, self._t = _DATABASES[uri.partition("://")[2]]
+        found = engine()
+        if found is None:
+            raise ConfigurationError(f"{uri}: its database is gone")
+        self._engine = found
         self._writes = 0
 
     @property

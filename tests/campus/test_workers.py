@@ -25,6 +25,7 @@ import pytest
 from flask import Flask
 
 from campus import create_app
+from campus.extensions import db
 from tests.app_fixtures import PASSWORD, SECRET, add_staff, base_config
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server
@@ -117,6 +118,8 @@ def server(
             # An app on the same database, to create accounts as the CLI would.
             app = create_app(base_config(tmp_path, database_uri, **_typed(settings)))
             yield port, inbox, app
+            with app.app_context():
+                db.engine.dispose()
         finally:
             process.terminate()
             process.wait(timeout=30)
