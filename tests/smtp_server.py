@@ -87,7 +87,8 @@ class Inbox:
         )
         if ok:
             self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        # handled=False: the server answers a failure itself (535), as real ones do.
+        return AuthResult(success=ok, handled=False)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from campus.accounts import AccountError, change_password, create_account, find_by_email
 from campus.addresses import BadAddress
 from campus.extensions import db
+from campus.mail.check_cli import group as mail_commands
 from campus.models import Account, Role
 
 user = AppGroup("user", help="Manage accounts.")
@@ -79,3 +80,4 @@ def worker(concurrency: int | None) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(user)
     app.cli.add_command(worker)
+    app.cli.add_command(mail_commands)
