@@ -34,8 +34,8 @@ run: $(VENV)/.installed
 	FLASK_DEBUG=1 $(BIN)/flask run --host 127.0.0.1 --port 5000 --no-debugger
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

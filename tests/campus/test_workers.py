@@ -8,18 +8,12 @@ memory would let each worker grant the whole budget.
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import re
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
@@ -27,49 +21,11 @@ from flask import Flask
 from campus import create_app
 from campus.extensions import db
 from tests.app_fixtures import PASSWORD, SECRET, add_staff, base_config
+from tests.http_client import Client, production_env, serve
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server
 
 WORKERS = 4
-
-
-class Client:
-    """One browser: its cookies and CSRF token, a new connection per request."""
-
-    def __init__(self, port: int, forwarded_for: str) -> None:
-        self.port = port
-        self.forwarded_for = forwarded_for
-        self.cookies: dict[str, str] = {}
-        self.token = ""
-
-    def request(self, method: str, path: str, fields: dict[str, str] | None = None) -> Any:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {
-            "X-Forwarded-For": self.forwarded_for,
-            "X-CSRFToken": self.token,
-            "Accept": "application/json" if method == "POST" else "text/html",
-            # Cookies are Secure outside development; a test over plain HTTP sends them itself.
-            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        connection.request(method, path, body=urlencode(fields or {}), headers=headers)
-        response = connection.getresponse()
-        body = response.read().decode()
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
-        connection.close()
-        if method == "GET":
-            found = re.search(r'<meta name="csrf-token" content="([^"]+)">', body)
-            if found:
-                self.token = found.group(1)
-            return response.status
-        return response.status, json.loads(body)
-
-    def post(self, path: str, fields: dict[str, str]) -> int:
-        status, _ = self.request("POST", path, fields)
-        return int(status)
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -97,40 +53,16 @@ def server(
         }
         if limits_store:
             settings |= {"REDIS_URL": limits_store, "MAIL_DELIVERY": "direct"}
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "MAIL_"))}
-        env |= settings
         port = free_port()
-        log = (tmp_path / "gunicorn.log").open("wb")
         command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
-        process = subprocess.Popen(
-            [*command, "campus:create_app()"],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not _answers(port):
-                assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+        with serve(
+            [*command, "campus:create_app()"], port=port, env=production_env(settings), cwd=tmp_path
+        ):
             # An app on the same database, to create accounts as the CLI would.
             app = create_app(base_config(tmp_path, database_uri, **_typed(settings)))
             yield port, inbox, app
             with app.app_context():
                 db.engine.dispose()
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.close()
-
-
-def _answers(port: int) -> bool:
-    try:
-        return Client(port, "192.0.2.1").request("GET", "/healthz") == 200
-    except OSError:
-        return False
 
 
 def _typed(settings: dict[str, str]) -> dict[str, Any]:
