@@ -19,7 +19,7 @@ from campus.accounts import create_account
 from campus.extensions import db
 from campus.mail.mailbox import Letter, read_mailbox
 from tests.clock import FakeClock
-from tests.services import missing, postgres_url
+from tests.services import POSTGRES, missing, postgres_url
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORD = "correct horse battery"
@@ -93,7 +93,7 @@ def database_uri(
         return
     scoped = request.getfixturevalue("postgres_schema")
     if scoped is None:
-        missing("TEST_DATABASE_URL is not set: PostgreSQL app tests need it")
+        missing(f"PostgreSQL app tests: {POSTGRES.reason}")
     engine = create_engine(scoped)
     with engine.begin() as conn:
         tables = ", ".join(

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.services import RedisServer, missing
+from tests.services import POSTGRES, RedisServer, missing
 
 # App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.
 pytest_plugins = ["tests.app_fixtures"]
@@ -30,3 +30,10 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     yield redis_server.url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_throwaway_postgres() -> Iterator[None]:
+    """A PostgreSQL started for this session (no TEST_DATABASE_URL) ends with it."""
+    yield
+    POSTGRES.stop()

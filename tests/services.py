@@ -83,9 +83,99 @@ class RedisServer:
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
+class PostgresServer:
+    """The PostgreSQL tests use: TEST_DATABASE_URL's, or a throwaway one started here.
+
+    Where the PostgreSQL binaries are installed (Debian keeps them under
+    /usr/lib/postgresql/<version>/bin), a cluster is made in a temporary folder
+    with trust authentication on a free loopback port, and removed at the end.
+    PostgreSQL refuses to run as root, so as root it runs as the ``postgres``
+    user that Debian's package creates.
+    """
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.reason = ""
+        self._started = False
+        self._dir: Path | None = None
+        self._as: list[str] = []
+        self._pg_ctl: Path | None = None
+
+    def start(self) -> None:
+        self._started = True
+        configured = os.environ.get("TEST_DATABASE_URL")
+        if configured:
+            self.url = configured
+            return
+        bindir = _postgres_bindir()
+        if bindir is None:
+            self.reason = "TEST_DATABASE_URL is not set and PostgreSQL is not installed"
+            return
+        if os.geteuid() == 0:
+            if shutil.which("runuser") is None or not _user_exists("postgres"):
+                self.reason = "running as root with no postgres user to run PostgreSQL as"
+                return
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._dir = Path(tempfile.mkdtemp(prefix="campus-pg-"))
+        if self._as:
+            shutil.chown(self._dir, user="postgres")
+        data, port = self._dir / "data", free_port()
+        self._pg_ctl = bindir / "pg_ctl"
+        try:
+            self._run(bindir / "initdb", "-D", str(data), "-U", "postgres", "--auth=trust",
+                      "-E", "UTF8", "--no-sync")  # fmt: skip
+            options = f"-p {port} -k {self._dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+            self._run(self._pg_ctl, "-D", str(data), "-w", "-l", str(self._dir / "log"),
+                      "-o", options, "start")  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            self.reason = f"the throwaway PostgreSQL did not start: {exc.stderr or exc}"
+            return
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def stop(self) -> None:
+        if self._dir is None:
+            return
+        if self._pg_ctl is not None and self.url is not None:
+            self._run(self._pg_ctl, "-D", str(self._dir / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir = None
+
+    def _run(self, *command: object) -> None:
+        subprocess.run([*self._as, *map(str, command)], check=True, capture_output=True, text=True)
+
+
+def _postgres_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
+    )
+    return installed[-1].parent if installed else None
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+POSTGRES = PostgresServer()
+
+
 def postgres_url() -> str | None:
-    """The PostgreSQL URL for database tests, taken only from TEST_DATABASE_URL."""
-    return os.environ.get("TEST_DATABASE_URL") or None
+    """The PostgreSQL URL for database tests: TEST_DATABASE_URL's, or a throwaway server's.
+
+    The throwaway server starts on first use; ``tests/conftest.py`` stops it.
+    None, with ``POSTGRES.reason`` saying why, when there is neither.
+    """
+    if not POSTGRES._started:
+        POSTGRES.start()
+    return POSTGRES.url
 
 
 def chromium_path() -> Path | None:

@@ -18,7 +18,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import MetaData, create_engine
 
 from campus.limit_storage import hit_table, storage_uri
-from tests.services import missing, postgres_url
+from tests.services import POSTGRES, missing, postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgres", "redis"])
@@ -29,7 +29,7 @@ def strategy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MovingW
     if request.param == "postgres":
         url = postgres_url()
         if url is None:
-            missing("TEST_DATABASE_URL is not set: PostgreSQL storage tests need it")
+            missing(f"PostgreSQL storage tests: {POSTGRES.reason}")
         assert url is not None
     else:
         url = f"sqlite:///{tmp_path / 'limits.sqlite3'}"

@@ -9,7 +9,7 @@ import redis
 from sqlalchemy import MetaData, Table, create_engine
 
 from tests.clock import FakeClock
-from tests.services import missing, postgres_url
+from tests.services import POSTGRES, missing, postgres_url
 from verification import Policy, Verifier
 from verification.stores.base import CodeStore
 from verification.stores.redis import RedisCodeStore
@@ -57,7 +57,7 @@ def store_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
     elif request.param == "sql-postgres":
         url = postgres_url()
         if url is None:
-            missing("TEST_DATABASE_URL is not set: PostgreSQL store tests need it")
+            missing(f"PostgreSQL store tests: {POSTGRES.reason}")
         assert url is not None
         yield from _sql_store(url)
     else:
