@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from campus import create_app
 from campus.accounts import create_account
@@ -114,20 +114,22 @@ def clock() -> FakeClock:
 @pytest.fixture
 def make_app(tmp_path: Path, database_uri: str, clock: FakeClock) -> Iterator[Callable[..., Flask]]:
     """Build an app on this test's database; keyword arguments override config."""
-    apps: list[Flask] = []
+    apps: list[tuple[Flask, list[Engine]]] = []
 
     def make(**extra: Any) -> Flask:
         extra.setdefault("CAMPUS_CLOCK", clock)
         app = create_app(base_config(tmp_path, database_uri, **extra))
-        apps.append(app)
+        with app.app_context():
+            apps.append((app, [db.engine]))  # a test may swap the engine; both get closed
         return app
 
     yield make
-    for app in apps:
+    for app, engines in apps:
         with app.app_context():
             app.extensions["campus.quiet"].wait()  # background jobs finish before the pools close
             db.session.remove()
-            db.engine.dispose()
+            for engine in {*engines, *db.engines.values()}:
+                engine.dispose()
 
 
 @pytest.fixture
