@@ -159,6 +159,21 @@ def test_a_wheel_migrates_serves_and_mails_in_chinese(served: tuple[int, Inbox, 
     body = json.loads(answer.read())
     assert answer.status == 200, body
     assert re.search(r"[\u4e00-\u9fff]", body["message"]), body["message"]
+    # The same JSON answer in English for a browser that asks for it.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(
+        "POST",
+        "/signup/code",
+        body="email=",
+        headers={
+            "Cookie": cookie,
+            "X-CSRFToken": found.group(1),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept-Language": "en",
+        },
+    )
+    refused = json.loads(connection.getresponse().read())
+    assert refused["code"] == 400 and refused["message"] == "Please enter an email address."
 
     deadline = time.monotonic() + 10
     while not inbox.received:
