@@ -137,6 +137,21 @@ def app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
 
 
+@pytest.fixture(params=["database", "redis"])
+def limits_in(
+    request: pytest.FixtureRequest, make_app: Callable[..., Flask]
+) -> Callable[..., Flask]:
+    """``make_app`` twice over: limits in the app's database, then in Redis (REDIS_URL)."""
+
+    def make(**extra: Any) -> Flask:
+        if request.param == "redis":
+            extra["REDIS_URL"] = request.getfixturevalue("redis_url")
+            extra["MAIL_DELIVERY"] = "direct"  # limits are under test here, not the queue
+        return make_app(**extra)
+
+    return make
+
+
 @dataclass
 class Staff:
     id: int

@@ -37,4 +37,3 @@ def _stop_throwaway_postgres() -> Iterator[None]:
     """A PostgreSQL started for this session (no TEST_DATABASE_URL) ends with it."""
     yield
     POSTGRES.stop()
-

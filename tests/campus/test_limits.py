@@ -18,19 +18,6 @@ def database_uri(sqlite_only: str) -> str:
     return sqlite_only
 
 
-@pytest.fixture(params=["memory", "redis"])
-def build(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
-    """An app whose limits are stored in memory, or in Redis through REDIS_URL."""
-
-    def make(**extra: Any) -> Flask:
-        if request.param == "redis":
-            extra["REDIS_URL"] = request.getfixturevalue("redis_url")
-            extra["MAIL_DELIVERY"] = "direct"  # limits are under test here, not the queue
-        return make_app(**extra)
-
-    return make
-
-
 def client(app: Flask, email: str, ip: str = "192.0.2.1") -> Api:
     api = Api(app.test_client())
     api.client.environ_base["REMOTE_ADDR"] = ip
@@ -51,9 +38,9 @@ def assert_limited(response: Any) -> int:
 
 
 def test_codes_per_address_share_one_budget_whatever_the_case_or_idn(
-    build: Callable[..., Flask], clock: FakeClock
+    limits_in: Callable[..., Flask], clock: FakeClock
 ) -> None:
-    app = build(EMAILCODE_LIMIT_PER_ADDRESS="3/hour")
+    app = limits_in(EMAILCODE_LIMIT_PER_ADDRESS="3/hour")
     api = client(app, "staff@example.com")
     spellings = ["User@Bücher.example", "user@bücher.example", "USER@xn--bcher-kva.example"]
     for spelling in spellings:
@@ -66,9 +53,9 @@ def test_codes_per_address_share_one_budget_whatever_the_case_or_idn(
 
 
 def test_refused_sends_do_not_spend_the_address_budget(
-    build: Callable[..., Flask], clock: FakeClock
+    limits_in: Callable[..., Flask], clock: FakeClock
 ) -> None:
-    app = build(EMAILCODE_LIMIT_PER_ADDRESS="2/hour")
+    app = limits_in(EMAILCODE_LIMIT_PER_ADDRESS="2/hour")
     api = client(app, "staff@example.com")
     assert ask(api, "a@example.com").status_code == 200
     assert ask(api, "a@example.com").status_code == 429  # cooldown: nothing sent, nothing spent
@@ -78,8 +65,8 @@ def test_refused_sends_do_not_spend_the_address_budget(
     assert_limited(ask(api, "a@example.com"))
 
 
-def test_codes_per_client_address(build: Callable[..., Flask]) -> None:
-    app = build(EMAILCODE_LIMIT_PER_IP="3/hour")
+def test_codes_per_client_address(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(EMAILCODE_LIMIT_PER_IP="3/hour")
     api = client(app, "staff@example.com", ip="192.0.2.1")
     for n in range(3):
         assert ask(api, f"n{n}@example.com").status_code == 200
@@ -90,8 +77,8 @@ def test_codes_per_client_address(build: Callable[..., Flask]) -> None:
     assert ask(other, "n5@example.com").status_code == 200
 
 
-def test_forwarded_for_counts_only_with_trusted_hops(build: Callable[..., Flask]) -> None:
-    app = build(EMAILCODE_LIMIT_PER_IP="2/hour", PROXY_FIX_X_FOR=1)
+def test_forwarded_for_counts_only_with_trusted_hops(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(EMAILCODE_LIMIT_PER_IP="2/hour", PROXY_FIX_X_FOR=1)
     api = client(app, "staff@example.com", ip="10.0.0.1")  # the proxy
     first = {"X-Forwarded-For": "198.51.100.1"}
     assert ask(api, "a@example.com", **first).status_code == 200
@@ -100,8 +87,8 @@ def test_forwarded_for_counts_only_with_trusted_hops(build: Callable[..., Flask]
     assert ask(api, "d@example.com", **{"X-Forwarded-For": "198.51.100.2"}).status_code == 200
 
 
-def test_codes_per_account(build: Callable[..., Flask]) -> None:
-    app = build(EMAILCODE_LIMIT_PER_ACCOUNT="2/hour")
+def test_codes_per_account(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(EMAILCODE_LIMIT_PER_ACCOUNT="2/hour")
     api = client(app, "staff@example.com", ip="192.0.2.1")
     assert ask(api, "a@example.com").status_code == 200
     assert ask(api, "b@example.com").status_code == 200
@@ -111,8 +98,8 @@ def test_codes_per_account(build: Callable[..., Flask]) -> None:
     assert ask(other, "d@example.com").status_code == 200
 
 
-def test_global_ceiling_on_codes_sent(build: Callable[..., Flask]) -> None:
-    app = build(EMAILCODE_LIMIT_GLOBAL="3/day")
+def test_global_ceiling_on_codes_sent(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(EMAILCODE_LIMIT_GLOBAL="3/day")
     for n in range(3):
         api = client(app, f"staff{n}@example.com", ip=f"192.0.2.{n + 1}")
         assert ask(api, f"to{n}@example.com").status_code == 200
@@ -169,9 +156,11 @@ def test_limited_requests_are_not_500_when_limits_live_in_a_dead_redis(
     assert api.post("/signup/code", {"email": "a@example.com"}).status_code == 503
 
 
-def test_guesses_from_one_client_are_bounded_across_accounts(build: Callable[..., Flask]) -> None:
+def test_guesses_from_one_client_are_bounded_across_accounts(
+    limits_in: Callable[..., Flask],
+) -> None:
     """The engine caps wrong codes per account; one client spreading them is bounded too."""
-    app = build(EMAILCODE_VERIFY_LIMIT_PER_IP="4/hour")
+    app = limits_in(EMAILCODE_VERIFY_LIMIT_PER_IP="4/hour")
     guesser = Api(app.test_client())
     guesser.client.environ_base["REMOTE_ADDR"] = "198.51.100.9"
     guesser.refresh_token("/password/reset")

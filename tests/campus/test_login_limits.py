@@ -19,19 +19,6 @@ def database_uri(sqlite_only: str) -> str:
     return sqlite_only
 
 
-@pytest.fixture(params=["database", "redis"])
-def build(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
-    """Budgets in the app's database, or in Redis."""
-
-    def make(**extra: Any) -> Flask:
-        if request.param == "redis":
-            extra["REDIS_URL"] = request.getfixturevalue("redis_url")
-            extra["MAIL_DELIVERY"] = "direct"
-        return make_app(**extra)
-
-    return make
-
-
 @pytest.fixture
 def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Each argon2 verify a log-in runs, by the password it checked."""
@@ -66,9 +53,9 @@ def limited(response: Any) -> int:
 
 @pytest.mark.parametrize("path", ["/login", "/cms/login"])
 def test_wrong_passwords_per_account_are_limited_before_any_hashing(
-    build: Callable[..., Flask], hashes: list[str], path: str
+    limits_in: Callable[..., Flask], hashes: list[str], path: str
 ) -> None:
-    app = build(LOGIN_LIMIT_PER_ACCOUNT="5/hour")
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="5/hour")
     staff = add_staff(app, "staff@example.com")
     answers = []
     for n in range(12):
@@ -83,8 +70,8 @@ def test_wrong_passwords_per_account_are_limited_before_any_hashing(
     limited(try_login(browser(app, "198.51.100.99"), staff.email, staff.password, path))
 
 
-def test_every_spelling_of_the_address_shares_the_budget(build: Callable[..., Flask]) -> None:
-    app = build(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
+def test_every_spelling_of_the_address_shares_the_budget(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
     add_staff(app, "someone@example.com")
     spellings = ["someone@example.com", "SOMEONE@Example.com", "Someone+x@EXAMPLE.com", "some"]
     answers = [
@@ -94,8 +81,8 @@ def test_every_spelling_of_the_address_shares_the_budget(build: Callable[..., Fl
     assert answers == [400, 400, 400, 429]
 
 
-def test_known_and_unknown_addresses_are_answered_alike(build: Callable[..., Flask]) -> None:
-    app = build(LOGIN_LIMIT_PER_ACCOUNT="2/hour")
+def test_known_and_unknown_addresses_are_answered_alike(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="2/hour")
     add_staff(app, "known@example.com")
 
     def answers(email: str) -> list[tuple[int, str, list[str]]]:
@@ -110,9 +97,9 @@ def test_known_and_unknown_addresses_are_answered_alike(build: Callable[..., Fla
 
 
 def test_a_strangers_guessing_never_locks_the_owners_browser_out(
-    build: Callable[..., Flask],
+    limits_in: Callable[..., Flask],
 ) -> None:
-    app = build(LOGIN_LIMIT_PER_ACCOUNT="3/hour", LOGIN_LIMIT_PER_IP="3/hour")
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="3/hour", LOGIN_LIMIT_PER_IP="3/hour")
     staff = add_staff(app, "staff@example.com")
     owner = browser(app, "192.0.2.10")
     assert try_login(owner, staff.email, staff.password).status_code == 200
@@ -129,9 +116,9 @@ def test_a_strangers_guessing_never_locks_the_owners_browser_out(
 
 
 def test_the_owner_on_a_new_browser_gets_back_in_through_a_reset(
-    build: Callable[..., Flask],
+    limits_in: Callable[..., Flask],
 ) -> None:
-    app = build(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
     staff = add_staff(app, "staff@example.com")
     for n in range(4):
         try_login(browser(app, f"198.51.100.{n}"), staff.email, "guess")
@@ -149,9 +136,9 @@ def test_the_owner_on_a_new_browser_gets_back_in_through_a_reset(
 
 
 def test_failures_per_client_address_are_limited_across_accounts(
-    build: Callable[..., Flask], hashes: list[str]
+    limits_in: Callable[..., Flask], hashes: list[str]
 ) -> None:
-    app = build(LOGIN_LIMIT_PER_IP="4/hour")
+    app = limits_in(LOGIN_LIMIT_PER_IP="4/hour")
     stranger = browser(app, "198.51.100.7")
     statuses = [try_login(stranger, f"user{n}@example.com", "guess").status_code for n in range(7)]
     assert statuses == [400] * 4 + [429] * 3
@@ -161,18 +148,18 @@ def test_failures_per_client_address_are_limited_across_accounts(
 
 
 def test_successful_log_ins_do_not_count_against_the_client_address(
-    build: Callable[..., Flask],
+    limits_in: Callable[..., Flask],
 ) -> None:
-    app = build(LOGIN_LIMIT_PER_IP="2/hour")
+    app = limits_in(LOGIN_LIMIT_PER_IP="2/hour")
     people = [add_staff(app, f"person{n}@example.com") for n in range(5)]
     for person in people:  # five people behind one campus gateway
         assert try_login(browser(app, "192.0.2.1"), person.email, PASSWORD).status_code == 200
 
 
 def test_parallel_guesses_never_pass_the_budget(
-    build: Callable[..., Flask], hashes: list[str]
+    limits_in: Callable[..., Flask], hashes: list[str]
 ) -> None:
-    app = build(LOGIN_LIMIT_PER_ACCOUNT="4/hour", LOGIN_LIMIT_PER_IP="1000/hour")
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="4/hour", LOGIN_LIMIT_PER_IP="1000/hour")
     staff: Staff = add_staff(app, "staff@example.com")
     clients = [browser(app, f"198.51.100.{n}") for n in range(24)]
     start = threading.Barrier(len(clients))

@@ -21,17 +21,6 @@ def database_uri(sqlite_only: str) -> str:
     return sqlite_only
 
 
-@pytest.fixture(params=["database", "redis"])
-def build(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
-    def make(**extra: object) -> Flask:
-        if request.param == "redis":
-            extra["REDIS_URL"] = request.getfixturevalue("redis_url")
-            extra["MAIL_DELIVERY"] = "direct"
-        return make_app(**extra)
-
-    return make
-
-
 def spellings_of(local: str, domain: str, count: int) -> list[str]:
     """``count`` spellings of one mailbox: ``+tags``, case, and (for Gmail) dots."""
     found = [f"{local}+{n}@{domain}" for n in range(count // 2)]
@@ -63,9 +52,9 @@ def test_dots_count_only_where_the_provider_ignores_them() -> None:
 
 @pytest.mark.parametrize("domain", ["gmail.com", "example.com"])
 def test_the_per_address_budget_counts_the_mailbox(
-    build: Callable[..., Flask], clock: FakeClock, domain: str
+    limits_in: Callable[..., Flask], clock: FakeClock, domain: str
 ) -> None:
-    app = build(EMAILCODE_LIMIT_PER_ADDRESS="3/hour", EMAILCODE_LIMIT_PER_IP="1000/hour")
+    app = limits_in(EMAILCODE_LIMIT_PER_ADDRESS="3/hour", EMAILCODE_LIMIT_PER_IP="1000/hour")
     api = Api(app.test_client())
     api.refresh_token("/signup")
     answers = []
@@ -79,8 +68,8 @@ def test_the_per_address_budget_counts_the_mailbox(
     assert len(letters(app)) == 3
 
 
-def test_the_cooldown_counts_the_mailbox(build: Callable[..., Flask]) -> None:
-    app = build(EMAILCODE_LIMIT_PER_ADDRESS="100/hour")  # only the cooldown may hold mail back
+def test_the_cooldown_counts_the_mailbox(limits_in: Callable[..., Flask]) -> None:
+    app = limits_in(EMAILCODE_LIMIT_PER_ADDRESS="100/hour")  # only the cooldown may hold mail back
     api = Api(app.test_client())
     api.refresh_token("/signup")
     for spelling in spellings_of("someone", "gmail.com", 8):
@@ -90,9 +79,9 @@ def test_the_cooldown_counts_the_mailbox(build: Callable[..., Flask]) -> None:
 
 
 def test_account_notices_keep_the_cooldown_of_a_code(
-    build: Callable[..., Flask], clock: FakeClock
+    limits_in: Callable[..., Flask], clock: FakeClock
 ) -> None:
-    app = build(EMAILCODE_LIMIT_PER_ADDRESS="100/hour")
+    app = limits_in(EMAILCODE_LIMIT_PER_ADDRESS="100/hour")
     taken = member(app, "owner@example.com").email
     api = Api(app.test_client())
     api.refresh_token("/signup")

@@ -57,6 +57,14 @@ def settings(site: Path, smtp_port: int) -> dict[str, str]:
     }
 
 
+def post_form(port: int, path: str, body: str, **headers: str) -> tuple[int, dict[str, object]]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection.request("POST", path, body=body, headers=headers)
+    answer = connection.getresponse()
+    return answer.status, json.loads(answer.read())
+
+
 def get(port: int, path: str, language: str | None = None) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Accept-Language": language} if language else {}
@@ -144,36 +152,15 @@ def test_a_wheel_migrates_serves_and_mails_in_chinese(served: tuple[int, Inbox, 
     response = connection.getresponse()
     found = re.search(r'<meta name="csrf-token" content="([^"]+)">', response.read().decode())
     assert found
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request(
-        "POST",
-        "/signup/code",
-        body="email=newcomer%40example.com",
-        headers={
-            "Cookie": cookie,
-            "X-CSRFToken": found.group(1),
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
+    session = {"Cookie": cookie, "X-CSRFToken": found.group(1)}
+    status, body = post_form(port, "/signup/code", "email=newcomer%40example.com", **session)
+    assert status == 200, body
+    assert re.search(r"[\u4e00-\u9fff]", str(body["message"])), body["message"]
+    # The same kind of answer in English for a browser that asks for it.
+    status, refused = post_form(
+        port, "/signup/code", "email=", **session, **{"Accept-Language": "en"}
     )
-    answer = connection.getresponse()
-    body = json.loads(answer.read())
-    assert answer.status == 200, body
-    assert re.search(r"[\u4e00-\u9fff]", body["message"]), body["message"]
-    # The same JSON answer in English for a browser that asks for it.
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request(
-        "POST",
-        "/signup/code",
-        body="email=",
-        headers={
-            "Cookie": cookie,
-            "X-CSRFToken": found.group(1),
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept-Language": "en",
-        },
-    )
-    refused = json.loads(connection.getresponse().read())
-    assert refused["code"] == 400 and refused["message"] == "Please enter an email address."
+    assert status == 400 and refused["message"] == "Please enter an email address."
 
     deadline = time.monotonic() + 10
     while not inbox.received:
