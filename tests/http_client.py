@@ -49,6 +49,12 @@ class Client:
             return response.status
         return response.status, json.loads(body)
 
+    def elsewhere(self, forwarded_for: str) -> Client:
+        """The same browser session, seen coming from another address."""
+        moved = Client(self.port, forwarded_for)
+        moved.cookies, moved.token = dict(self.cookies), self.token
+        return moved
+
     def post(self, path: str, fields: dict[str, str]) -> int:
         status, _ = self.request("POST", path, fields)
         return int(status)

@@ -50,6 +50,7 @@ def server(
             "EMAILCODE_RESEND_COOLDOWN": "0",
             "LOGIN_LIMIT_PER_ACCOUNT": "3/hour",
             "REAUTH_LIMIT_PER_ACCOUNT": "2/hour",
+            "EMAILCODE_LIMIT_PER_ACCOUNT": "3/hour",
         }
         if limits_store:
             settings |= {"REDIS_URL": limits_store, "MAIL_DELIVERY": "direct"}
@@ -131,3 +132,10 @@ def test_limits_hold_across_four_workers(server: tuple[int, Inbox, Flask]) -> No
     assert owner.request("GET", "/cms/") == 200
     answers = parallel(6, lambda n: owner.post("/reauth", {"password": f"wrong {n}"}))
     assert answers == [400] * 2 + [429] * 4
+
+    # Codes per account: 3 an hour, whichever address and worker each request reaches.
+    senders = [owner.elsewhere(f"198.51.100.{100 + n}") for n in range(8)]
+    answers = parallel(
+        8, lambda n: senders[n].post("/cms/email_captcha", {"email": f"new{n}@example.com"})
+    )
+    assert answers == [200] * 3 + [429] * 5
