@@ -5,6 +5,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from campus.limit_storage import SqlStorage
+from campus.limits import limiter
 from tests.services import POSTGRES, RedisServer, missing
 
 # App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.
@@ -37,3 +39,17 @@ def _stop_throwaway_postgres() -> Iterator[None]:
     """A PostgreSQL started for this session (no TEST_DATABASE_URL) ends with it."""
     yield
     POSTGRES.stop()
+
+
+@pytest.fixture(autouse=True)
+def _close_what_the_shared_limiter_opened() -> Iterator[None]:
+    """Flask-Limiter keeps one storage per process, the last app's, as in production.
+
+    Tests build many apps in one process, so a request to one app may be counted
+    in another's database; whatever connections that opened are closed here,
+    before their engine is dropped with its app.
+    """
+    yield
+    storage = getattr(limiter, "_storage", None)
+    if isinstance(storage, SqlStorage):
+        storage.engine.dispose()

@@ -83,6 +83,10 @@ class SqlStorage(Storage, MovingWindowSupport):
         self._writes = 0
 
     @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return SQLAlchemyError
 
