@@ -49,6 +49,17 @@ def run(
     return invoke
 
 
+def starttls_login(ca: LocalCA, port: int) -> dict[str, Any]:
+    """Settings that work against ``smtp_server("starttls", ca)`` on ``port``."""
+    return {
+        "MAIL_PORT": port,
+        "MAIL_USE_TLS": True,
+        "MAIL_CA_FILE": str(ca.ca_file),
+        "MAIL_USERNAME": USERNAME,
+        "MAIL_PASSWORD": PASSWORD,
+    }
+
+
 def one_sentence(output: str) -> str:
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1, output
@@ -59,14 +70,7 @@ def test_a_working_starttls_relay_passes_and_sends_a_test_message(
     run: Callable[..., tuple[int, str]], ca: LocalCA
 ) -> None:
     with smtp_server("starttls", ca) as (port, inbox):
-        code, output = run(
-            MAIL_PORT=port,
-            MAIL_USE_TLS=True,
-            MAIL_CA_FILE=str(ca.ca_file),
-            MAIL_USERNAME=USERNAME,
-            MAIL_PASSWORD=PASSWORD,
-            send_to="operator@example.com",
-        )
+        code, output = run(send_to="operator@example.com", **starttls_login(ca, port))
     assert code == 0, output
     assert "STARTTLS" in output and "operator@example.com" in output
     assert inbox.logins == [USERNAME]
@@ -150,14 +154,7 @@ def test_the_sentence_follows_lang(
     run: Callable[..., tuple[int, str]], ca: LocalCA, lang: str, words: list[str]
 ) -> None:
     with smtp_server("starttls", ca) as (port, _inbox):
-        code, output = run(
-            lang,
-            MAIL_PORT=port,
-            MAIL_USE_TLS=True,
-            MAIL_CA_FILE=str(ca.ca_file),
-            MAIL_USERNAME=USERNAME,
-            MAIL_PASSWORD="wrong",
-        )
+        code, output = run(lang, **(starttls_login(ca, port) | {"MAIL_PASSWORD": "wrong"}))
     assert code != 0
     sentence = one_sentence(output)
     assert all(word in sentence for word in words), sentence
@@ -219,11 +216,7 @@ def test_a_refused_sender_is_found_without_sending(
     inbox = RefusesSender()
     with smtp_server("starttls", ca, inbox=inbox) as (port, _):
         code, output = run(
-            MAIL_PORT=port,
-            MAIL_USE_TLS=True,
-            MAIL_CA_FILE=str(ca.ca_file),
-            MAIL_USERNAME=USERNAME,
-            MAIL_PASSWORD=PASSWORD,
+            **starttls_login(ca, port),
             MAIL_DEFAULT_SENDER="Campus <someone-else@campus.example>",
         )
     assert code != 0

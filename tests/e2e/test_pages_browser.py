@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.app_fixtures import Staff
 from tests.campus.test_members import member
@@ -15,6 +15,14 @@ STAFF = ["/cms/", "/cms/resetemail", "/dev/mailbox"]
 MEMBER = ["/account", "/account/email"]
 
 
+def visit(page: Page, base: str, paths: list[str]) -> None:
+    """Open each page and let everything it loads arrive."""
+    for path in paths:
+        page.goto(base + path)
+        expect(page.locator("h1").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_every_page_loads_cleanly(
@@ -23,10 +31,7 @@ def test_every_page_loads_cleanly(
     base = live_server.url
     context = browser.new_context(locale=locale)
     page = context.new_page()
-    for path in ANONYMOUS:
-        page.goto(base + path)
-        expect(page.locator("h1").first).to_be_visible()
-        page.wait_for_load_state("networkidle")
+    visit(page, base, ANONYMOUS)
     # Error pages: the document answers 404 or 403 on purpose; nothing else may fail.
     browser.expect_error("/no/such/page")
     page.goto(base + "/no/such/page")
@@ -34,10 +39,7 @@ def test_every_page_loads_cleanly(
     page.wait_for_load_state("networkidle")
 
     log_in(page, base, staff.email, staff.password, "/cms/")
-    for path in STAFF:
-        page.goto(base + path)
-        expect(page.locator("h1").first).to_be_visible()
-        page.wait_for_load_state("networkidle")
+    visit(page, base, STAFF)
     context.close()
 
     context = browser.new_context(locale=locale)
@@ -48,10 +50,7 @@ def test_every_page_loads_cleanly(
     page.fill("#password", who.password)
     page.click("#login-submit")
     page.wait_for_url(base + "/account")
-    for path in MEMBER:
-        page.goto(base + path)
-        expect(page.locator("h1").first).to_be_visible()
-        page.wait_for_load_state("networkidle")
+    visit(page, base, MEMBER)
     browser.expect_error("/cms/")
     page.goto(base + "/cms/")
     expect(page.locator("h1")).to_have_text("403")
