@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 
@@ -15,6 +13,7 @@ from campus.addresses import Address
 from campus.errors import Limited
 from campus.events import event
 from campus.extensions import db
+from campus.keyed import keyed
 from campus.limits import take_sending_budgets
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
@@ -40,17 +39,13 @@ def address_account(address: Address) -> str:
     the codes for it tells the two apart; and the same for every spelling of one
     mailbox, so ``+tags`` share one cooldown and one failure count.
     """
-    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    digest = hmac.new(secret, b"address|" + address.mailbox.encode(), hashlib.sha256).hexdigest()
-    return f"addr:{digest[:32]}"
+    return f"addr:{keyed('address', address.mailbox)}"
 
 
 def client_tag() -> str:
     """Who is asking, for the engine's per-client failure cap: a keyed digest of
     the client's network address (as ProxyFix reports it), naming no one."""
-    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    remote = (request.remote_addr or "").encode()
-    return hmac.new(secret, b"client|" + remote, hashlib.sha256).hexdigest()[:24]
+    return keyed("client", request.remote_addr or "", length=24)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class Limited(ApiError):
 
 
 def wait_message(wait: int) -> str:
-    """ "Try again in ...", in minutes past two of them."""
+    """The "try again in ..." sentence: in seconds up to two minutes, then in minutes."""
     if wait > 120:
         return str(
             _("Too many requests. Try again in %(minutes)d minutes.", minutes=math.ceil(wait / 60))

@@ -13,8 +13,6 @@ cooldown, attempt limit and failure cap do not depend on them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import time
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from campus.addresses import Address, BadAddress, parse_address
 from campus.errors import ApiError, Limited
 from campus.extensions import db
+from campus.keyed import keyed
 from campus.limit_storage import storage_uri
 from campus.models import rate_limit_hits
 
@@ -86,8 +85,7 @@ def requested_address() -> Address | None:
 
 def _mailbox_key(address: Address) -> str:
     """The recipient's mailbox, keyed: the limiter's keys name no one."""
-    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    return hmac.new(secret, b"limit|" + address.mailbox.encode(), hashlib.sha256).hexdigest()[:32]
+    return keyed("limit", address.mailbox)
 
 
 def _account_key() -> str:

@@ -18,26 +18,18 @@ gets back in through the mailbox.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from flask import current_app, request
+from flask import request
 
 from campus.accounts import find_by_email
 from campus.addresses import BadAddress, parse_address
 from campus.devices import known_device
 from campus.extensions import db
+from campus.keyed import keyed
 from campus.limits import Budget
 from campus.models import Account
 from campus.passwords import check_password
 
 MAX_EMAIL = 320
-
-
-def _keyed(kind: str, value: str) -> str:
-    """Limit keys name no one: a keyed digest of the address or client."""
-    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    return hmac.new(secret, f"login|{kind}|{value}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _login_key(typed: str) -> str:
@@ -59,14 +51,14 @@ def authenticate(typed_email: str, password: str) -> Account | None:
     db.session.commit()
     device = known_device()
     is_known = device is not None and account is not None and device.account_id == account.id
-    per_client = Budget(
-        "LOGIN_LIMIT_PER_IP", "login-per-ip", _keyed("ip", request.remote_addr or "")
-    )
-    if is_known and device is not None:
-        Budget("LOGIN_LIMIT_PER_DEVICE", "login-per-device", _keyed("device", device.nonce)).take()
+    client = keyed("login|ip", request.remote_addr or "")
+    per_client = Budget("LOGIN_LIMIT_PER_IP", "login-per-ip", client)
+    if device is not None and is_known:
+        key = keyed("login|device", device.nonce)
+        Budget("LOGIN_LIMIT_PER_DEVICE", "login-per-device", key).take()
     else:
         per_client.check()
-        key = _keyed("account", _login_key(typed_email))
+        key = keyed("login|account", _login_key(typed_email))
         Budget("LOGIN_LIMIT_PER_ACCOUNT", "login-per-account", key).take()
     stored = account.password_hash if account else None
     if check_password(stored, password):
