@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from limits import parse
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from sqlalchemy import MetaData, create_engine
 
 from campus.limit_storage import hit_table, storage_uri
@@ -86,3 +86,16 @@ def test_racing_hits_never_pass_the_limit(strategy: MovingWindowRateLimiter) -> 
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * 15 + [True] * 5
+
+
+def test_the_fixed_window_counts_on_the_same_storage(strategy: MovingWindowRateLimiter) -> None:
+    """The storage serves the library's other strategy too, not only the app's."""
+    fixed = FixedWindowRateLimiter(strategy.storage)
+    item = parse("3/hour")
+    assert [fixed.hit(item, "f") for _ in range(4)] == [True, True, True, False]
+    stats = fixed.get_window_stats(item, "f")
+    assert stats.remaining == 0 and 3590 < stats.reset_time - time.time() <= 3600
+    short = parse("1/second")
+    assert fixed.hit(short, "g") and not fixed.hit(short, "g")
+    time.sleep(1.1)
+    assert fixed.hit(short, "g")
