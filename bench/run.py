@@ -260,7 +260,7 @@ def prepare_database(directory: Path, env: dict[str, str], accounts: int) -> Non
     )
     script = (
         "from campus import create_app\n"
-        "from campus.accounts import create_account\n"
+        "from campus.flows.accounts import create_account\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         f"    for n in range({accounts}):\n"

@@ -1,29 +1,24 @@
 from __future__ import annotations
 
-import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import Engine, create_engine, text
 
 from campus import create_app
-from campus.accounts import create_account
 from campus.extensions import db
-from campus.mail.mailbox import Letter, read_mailbox
+from campus.flows.accounts import create_account
 from tests.clock import FakeClock
+from tests.helpers import PASSWORD, Api, Person, log_in
 from tests.services import POSTGRES, missing, postgres_url
 
 SECRET = "test-secret-key-0123456789abcdef"
-PASSWORD = "correct horse battery"
-CODE_LINE = re.compile(r"^\s*([A-Z0-9]{4,32})\s*$", re.MULTILINE)
 
 
 def base_config(tmp_path: Path, database_uri: str, **extra: Any) -> dict[str, Any]:
@@ -152,71 +147,15 @@ def limits_in(
     return make
 
 
-@dataclass
-class Staff:
-    id: int
-    email: str
-    password: str = PASSWORD
-
-
 @pytest.fixture
-def staff(app: Flask) -> Staff:
+def staff(app: Flask) -> Person:
     return add_staff(app, "staff@example.com")
 
 
-def add_staff(app: Flask, email: str) -> Staff:
+def add_staff(app: Flask, email: str) -> Person:
     with app.app_context():
         account = create_account(email, PASSWORD)
-        return Staff(account.id, account.email)
-
-
-class Api:
-    """A test client that sends the page's CSRF token the way the pages do."""
-
-    def __init__(self, client: FlaskClient, language: str | None = None) -> None:
-        self.client = client
-        self.language = language
-        self.token: str | None = None
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        headers = {"X-CSRFToken": self.token or "", **extra}
-        if self.language:
-            headers["Accept-Language"] = self.language
-        return headers
-
-    def refresh_token(self, path: str = "/cms/login") -> None:
-        page = self.client.get(path, headers=self.headers()).get_data(as_text=True)
-        found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
-        assert found, "page has no csrf-token meta tag"
-        self.token = found.group(1)
-
-    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        if self.token is None:
-            self.refresh_token()
-        headers = self.headers(**kwargs.pop("headers", {}))
-        if "json" not in kwargs:
-            kwargs["data"] = data or {}
-        elif data is not None:
-            raise TypeError("pass data or json, not both")
-        response = self.client.post(path, headers=headers, **kwargs)
-        check_envelope(response)
-        return response
-
-    def login(self, staff: Staff) -> Any:
-        response = self.post("/cms/login", {"email": staff.email, "password": staff.password})
-        assert response.status_code == 200, response.get_json()
-        self.refresh_token("/cms/")
-        return response
-
-
-def check_envelope(response: Any) -> None:
-    """Every JSON answer is the seed's envelope and its status equals its code."""
-    assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
-    body = response.get_json()
-    assert set(body) == {"code", "message", "data"}
-    assert body["code"] == response.status_code
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["data"], dict)
+        return Person(account.id, account.email)
 
 
 @pytest.fixture
@@ -225,23 +164,5 @@ def api(app: Flask) -> Api:
 
 
 @pytest.fixture
-def logged_in(api: Api, staff: Staff) -> Api:
-    api.login(staff)
-    return api
-
-
-def letters(app: Flask) -> list[Letter]:
-    return read_mailbox(Path(app.config["MAILBOX_DIR"]))
-
-
-def code_in(letter: Letter) -> str:
-    found = CODE_LINE.findall(letter.text)
-    assert len(found) == 1, letter.text
-    return str(found[0])
-
-
-def latest_code(app: Flask, to: str) -> str:
-    for letter in letters(app):
-        if letter.to == to:
-            return code_in(letter)
-    raise AssertionError(f"no mail to {to}")
+def logged_in(api: Api, staff: Person) -> Api:
+    return log_in(staff, api)

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from campus.limit_storage import SqlStorage
-from campus.limits import limiter
+from campus.support.budgets import limiter
+from campus.support.limit_storage import SqlStorage
 from tests.services import POSTGRES, RedisServer, missing
 
 # App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.

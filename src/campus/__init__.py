@@ -10,10 +10,17 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from campus import auth, cli, codes, config, errors, events, headers, i18n, limits, quiet
+from campus import cli, emailcode, settings
+from campus.blueprints.access import bp as access_bp
+from campus.blueprints.account import bp as account_bp
+from campus.blueprints.cms import bp as cms_bp
+from campus.blueprints.dev import bp as dev_bp
+from campus.blueprints.main import bp as main_bp
 from campus.extensions import csrf, db, mail, migrate
-from campus.json_provider import SafeJSONProvider
 from campus.mail import setup as mail_delivery
+from campus.support import events, quiet
+from campus.web import auth, handlers, headers, i18n, rate_limits
+from campus.web.json_provider import SafeJSONProvider
 
 # Inside the package, so an installed wheel migrates from any directory.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -25,14 +32,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(instance).resolve()))
     app.json = SafeJSONProvider(app)
     # Our defaults override Flask's own (SESSION_COOKIE_SAMESITE is None there).
-    app.config.update(config.DEFAULTS)
+    app.config.update(settings.DEFAULTS)
     if test_config is None:
         load_dotenv(Path.cwd() / ".env")
-        app.config.update(config.from_environment(os.environ))
+        app.config.update(settings.from_environment(os.environ))
     else:
         app.config.update(test_config)
     is_development = app.debug or app.testing
-    config.finish(app.config, instance_path=Path(app.instance_path), is_development=is_development)
+    settings.finish(
+        app.config, instance_path=Path(app.instance_path), is_development=is_development
+    )
     if app.config.get("MAIL_SERVER"):
         app.config.setdefault("MAIL_BACKEND", "campus.mail.smtp.VerifiedSMTPEmailBackend")
     else:
@@ -45,28 +54,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
-    codes.init_app(app)
-    limits.init_app(app)
+    emailcode.init_app(app)
+    rate_limits.init_app(app)
     mail_delivery.init_app(app)
-
     quiet.init_app(app)
-
-    from campus.access import bp as access_bp
-    from campus.account import bp as account_bp
-    from campus.cms import bp as cms_bp
-    from campus.main import bp as main_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(access_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(cms_bp)
     if is_development and not app.config.get("MAIL_SERVER"):
-        from campus.dev import bp as dev_bp
-
         app.register_blueprint(dev_bp)
         app.jinja_env.globals["dev_mailbox"] = True
 
-    errors.register(app)
+    handlers.register(app)
     headers.init_app(app, is_development=is_development)
     cli.init_app(app)
     return app

@@ -9,11 +9,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from campus.accounts import AccountError, change_password, create_account, find_by_email
-from campus.addresses import BadAddress
 from campus.extensions import db
+from campus.flows.accounts import create_account
+from campus.flows.errors import FlowError
+from campus.flows.passwords import change_password
 from campus.mail.check_cli import group as mail_commands
-from campus.models import Account, Role
+from campus.models import Account, Role, find_by_email
+from campus.support.addresses import BadAddress
 
 user = AppGroup("user", help="Manage accounts.")
 
@@ -25,7 +27,7 @@ def create(email: str, password: str) -> None:
     """Create a staff account that can log in to the CMS."""
     try:
         account = create_account(email, password, Role.STAFF)
-    except (AccountError, BadAddress) as exc:
+    except (FlowError, BadAddress) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Created staff account {account.id}: {account.email}")
 
@@ -40,7 +42,7 @@ def password(email: str, password: str) -> None:
         raise click.ClickException(f"no account has the address {email}")
     try:
         change_password(account, password)
-    except AccountError as exc:
+    except FlowError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Password changed for account {account.id}; its sessions were logged out.")
 

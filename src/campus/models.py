@@ -1,4 +1,8 @@
-"""Database models: accounts, and the engine's code table on the same metadata."""
+"""Database models: accounts and their log-in sessions.
+
+The tables other layers own (codes, deliveries, limit hits) are declared beside
+the code that uses them, on the same metadata, so migrations see one schema.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,10 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campus.extensions import db
-from campus.limit_storage import hit_table
-from campus.mail.delivery import delivery_table
-from verification.stores.sql import code_table, failure_table
 
 
 def utcnow() -> datetime:
@@ -87,7 +88,9 @@ class LoginSession(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[int] = mapped_column(BigInteger)
 
 
-verification_codes = code_table(db.metadata)
-verification_failures = failure_table(db.metadata)
-mail_deliveries = delivery_table(db.metadata)
-rate_limit_hits = hit_table(db.metadata)
+def find_by_email(email: str) -> Account | None:
+    """The account with this address, whatever its case."""
+    found: Account | None = db.session.scalar(
+        select(Account).where(func.lower(Account.email) == email.lower())
+    )
+    return found

@@ -47,8 +47,11 @@ class Verifier:
             window=policy.failure_window * 1000,
         )
 
-    def issue(self, purpose: str, account: str, address: str, *, client: str = "") -> Issued:
+    def issue(self, *, purpose: str, account: str, address: str, client: str = "") -> Issued:
         """Make a new code for the slot, replacing any earlier one.
+
+        Keyword-only: purpose, account, address and client are all strings, and
+        a swapped pair would bind the code to the wrong slot without an error.
 
         ``client`` names who asks (an opaque tag): the failure cap counts per
         client, so one client's wrong guesses do not stop another's codes.
@@ -77,7 +80,7 @@ class Verifier:
         )
 
     def verify(
-        self, purpose: str, account: str, address: str, code: str, *, client: str = ""
+        self, *, purpose: str, account: str, address: str, code: str, client: str = ""
     ) -> Verdict:
         """Check a typed code and, if right, spend it in the same atomic step.
 
@@ -99,10 +102,13 @@ class Verifier:
         left = result.attempts_left if result.outcome is Outcome.WRONG else 0
         return Verdict(result.outcome, left)
 
-    def withdraw(self, issued: Issued) -> bool:
-        """Void a code that could not be delivered, so nothing undelivered stays valid."""
-        slot = self._slot(issued.purpose, issued.account, issued.address)
-        digest = self._digest(issued.purpose, issued.account, issued.address, issued.code)
+    def withdraw(self, *, purpose: str, account: str, address: str, code: str) -> bool:
+        """Void a code that could not be delivered, so nothing undelivered stays valid.
+
+        Only that code: a newer one issued since for the same slot stays.
+        """
+        slot = self._slot(purpose, account, address)
+        digest = self._digest(purpose, account, address, code)
         return self._store.withdraw(slot, digest=digest, now=self._now())
 
     def revoke_account(self, account: str) -> int:

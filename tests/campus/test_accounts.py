@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from campus.extensions import db
 from campus.models import Account, Role
-from campus.passwords import check_password
-from tests.app_fixtures import PASSWORD, Api, Staff
+from campus.support.passwords import check_password
+from tests.app_fixtures import add_staff
+from tests.helpers import PASSWORD, Api, Person, last_code, log_in
 
 
 def test_email_is_unique_regardless_of_case_in_the_database(app: Flask) -> None:
@@ -24,7 +25,7 @@ def test_email_is_unique_regardless_of_case_in_the_database(app: Flask) -> None:
             db.session.commit()
 
 
-def test_passwords_are_stored_as_argon2_hashes(app: Flask, staff: Staff) -> None:
+def test_passwords_are_stored_as_argon2_hashes(app: Flask, staff: Person) -> None:
     with app.app_context():
         account = db.session.get(Account, staff.id)
         assert account is not None
@@ -68,9 +69,9 @@ def test_bootstrap_prints_a_first_account_once(app: Flask) -> None:
     assert second.exit_code == 0 and "password" not in second.output
 
 
-def test_login_and_logout(api: Api, staff: Staff) -> None:
+def test_login_and_logout(api: Api, staff: Person) -> None:
     assert api.client.get("/cms/").status_code == 302
-    api.login(staff)
+    log_in(staff, api)
     page = api.client.get("/cms/")
     assert page.status_code == 200
     assert staff.email in page.get_data(as_text=True)
@@ -78,26 +79,27 @@ def test_login_and_logout(api: Api, staff: Staff) -> None:
     assert api.client.get("/cms/").status_code == 302
 
 
-def test_wrong_password_or_unknown_email_is_refused_alike(api: Api, staff: Staff) -> None:
+def test_wrong_password_or_unknown_email_is_refused_alike(api: Api, staff: Person) -> None:
     wrong = api.post("/cms/login", {"email": staff.email, "password": "not it at all"})
     unknown = api.post("/cms/login", {"email": "nobody@example.com", "password": PASSWORD})
     assert wrong.status_code == unknown.status_code == 400
     assert wrong.get_json()["message"] == unknown.get_json()["message"]
 
 
-def test_login_starts_a_fresh_session(api: Api, staff: Staff) -> None:
+def test_login_starts_a_fresh_session(api: Api, staff: Person) -> None:
     api.refresh_token()
     with api.client.session_transaction() as session:
         session["planted"] = "by an attacker"
         token_before = session["csrf_token"]
-    api.login(staff)
+    log_in(staff, api)
     with api.client.session_transaction() as session:
         assert "planted" not in session
         assert session.get("csrf_token") != token_before
 
 
-def test_session_cookie_is_httponly_and_lax_in_development(api: Api, staff: Staff) -> None:
-    response = api.login(staff)
+def test_session_cookie_is_httponly_and_lax_in_development(api: Api, staff: Person) -> None:
+    response = api.post("/cms/login", {"email": staff.email, "password": staff.password})
+    assert response.status_code == 200
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
@@ -107,8 +109,6 @@ def test_session_cookie_is_httponly_and_lax_in_development(api: Api, staff: Staf
 def test_session_cookie_is_secure_outside_development(make_app: Callable[..., Flask]) -> None:
     app = make_app(TESTING=False, DEBUG=False, MAIL_SERVER="smtp.example.com")
     assert app.config["SESSION_COOKIE_SECURE"] is True
-    from tests.app_fixtures import add_staff
-
     staff = add_staff(app, "prod@example.com")
     api = Api(app.test_client())
     # Secure cookies only travel over HTTPS, so the test speaks HTTPS.
@@ -124,7 +124,7 @@ def test_session_cookie_is_secure_outside_development(make_app: Callable[..., Fl
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_open_redirects_are_refused_after_login(api: Api, staff: Staff) -> None:
+def test_open_redirects_are_refused_after_login(api: Api, staff: Person) -> None:
     response = api.post(
         "/cms/login?next=//evil.example/x", {"email": staff.email, "password": staff.password}
     )
@@ -132,12 +132,12 @@ def test_open_redirects_are_refused_after_login(api: Api, staff: Staff) -> None:
 
 
 def test_members_get_403_in_the_cms(app: Flask) -> None:
-    from campus.accounts import create_account
+    from campus.flows.accounts import create_account
 
     with app.app_context():
         create_account("member@example.com", PASSWORD, Role.MEMBER)
     api = Api(app.test_client())
-    api.login(Staff(0, "member@example.com"))
+    log_in(Person(0, "member@example.com"), api)
     response = api.post("/cms/email_captcha", {"email": "x@example.com"})
     assert response.status_code == 403
     page = api.client.get("/cms/resetemail")
@@ -145,20 +145,19 @@ def test_members_get_403_in_the_cms(app: Flask) -> None:
     assert page.mimetype == "text/html"
 
 
-def test_password_change_ends_sessions_and_voids_codes(app: Flask, staff: Staff) -> None:
-    from tests.app_fixtures import latest_code
+def test_password_change_ends_sessions_and_voids_codes(app: Flask, staff: Person) -> None:
 
     api = Api(app.test_client())
-    api.login(staff)
+    log_in(staff, api)
     assert api.post("/cms/email_captcha", {"email": "new@example.com"}).status_code == 200
-    code = latest_code(app, "new@example.com")
+    code = last_code(app, "new@example.com")
     runner = app.test_cli_runner()
     result = runner.invoke(args=["user", "password", staff.email, "--password", "a new passphrase"])
     assert result.exit_code == 0, result.output
     # This session ended with the password change.
     assert api.client.get("/cms/").status_code == 302
     again = Api(app.test_client())
-    again.login(Staff(staff.id, staff.email, "a new passphrase"))
+    log_in(Person(staff.id, staff.email, "a new passphrase"), again)
     response = again.post("/cms/resetemail", {"email": "new@example.com", "captcha": code})
     assert response.status_code == 400  # the outstanding code is void
     old = Api(app.test_client()).post("/cms/login", {"email": staff.email, "password": PASSWORD})

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 
 from campus import create_app
-from campus.config import ConfigError, database_uri, from_environment, parse_bool
-from tests.app_fixtures import check_envelope
+from campus.settings import ConfigError, database_uri, from_environment, parse_bool
+from tests.helpers import check_envelope
 from tests.services import free_port
 
 

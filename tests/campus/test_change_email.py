@@ -11,10 +11,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from campus.emailcode import verification_codes
 from campus.extensions import db
-from campus.models import Account, verification_codes
-from tests.app_fixtures import CODE_LINE, Api, Staff, add_staff, code_in, latest_code, letters
+from campus.models import Account
+from tests.app_fixtures import add_staff
 from tests.clock import FakeClock
+from tests.helpers import CODE_LINE, Api, Person, code_in, last_code, letters, log_in, wrong_code
 from tests.services import free_port
 
 NEW = "new.address@example.com"
@@ -35,14 +37,14 @@ def email_of(app: Flask, account_id: int) -> str:
         return account.email
 
 
-def test_code_changes_the_email(app: Flask, logged_in: Api, staff: Staff) -> None:
+def test_code_changes_the_email(app: Flask, logged_in: Api, staff: Person) -> None:
     sent = ask(logged_in)
     assert sent.status_code == 200
     data = sent.get_json()["data"]
     assert data["resend_after"] == app.config["EMAILCODE_RESEND_COOLDOWN"]
     assert data["expires_in"] == app.config["EMAILCODE_TTL"]
     assert data["delivery"]
-    response = confirm(logged_in, latest_code(app, NEW))
+    response = confirm(logged_in, last_code(app, NEW))
     assert response.status_code == 200, response.get_json()
     assert email_of(app, staff.id) == NEW
     dashboard = logged_in.client.get("/cms/").get_data(as_text=True)
@@ -50,10 +52,10 @@ def test_code_changes_the_email(app: Flask, logged_in: Api, staff: Staff) -> Non
 
 
 def test_code_is_accepted_in_any_case_with_spaces_and_dashes(
-    app: Flask, logged_in: Api, staff: Staff
+    app: Flask, logged_in: Api, staff: Person
 ) -> None:
     ask(logged_in)
-    code = latest_code(app, NEW)
+    code = last_code(app, NEW)
     assert confirm(logged_in, f"{code[:3].lower()} - {code[3:].lower()}").status_code == 200
 
 
@@ -128,7 +130,7 @@ def test_invalid_addresses_are_refused_at_both_steps(app: Flask, logged_in: Api,
     "variant", [str.lower, str.upper, lambda s: s], ids=["lower", "upper", "same"]
 )
 def test_the_current_address_is_refused_at_both_steps(
-    app: Flask, logged_in: Api, staff: Staff, variant: Callable[[str], str]
+    app: Flask, logged_in: Api, staff: Person, variant: Callable[[str], str]
 ) -> None:
     address = variant(staff.email)
     for response in (ask(logged_in, address), confirm(logged_in, "ABCDEF", address)):
@@ -156,12 +158,12 @@ def shape(response: Any) -> tuple[int, str, list[str], object]:
     ],
 )
 def test_a_taken_address_answers_exactly_like_a_free_one(
-    app: Flask, staff: Staff, ask_path: str, confirm_path: str, code_name: str
+    app: Flask, staff: Person, ask_path: str, confirm_path: str, code_name: str
 ) -> None:
     taken = [add_staff(app, f"owner{n}@example.com").email for n in range(4)]
     free = [f"free{n}@example.com" for n in range(4)]
     api = Api(app.test_client())
-    api.login(staff)
+    log_in(staff, api)
     if ask_path.startswith("/account"):
         api.refresh_token("/account")
 
@@ -196,10 +198,10 @@ def test_a_taken_address_burns_like_a_wrong_code(app: Flask, logged_in: Api) -> 
 
 
 def test_address_taken_between_the_steps_is_refused(
-    app: Flask, logged_in: Api, staff: Staff
+    app: Flask, logged_in: Api, staff: Person
 ) -> None:
     ask(logged_in)
-    code = latest_code(app, NEW)
+    code = last_code(app, NEW)
     add_staff(app, NEW.upper())
     response = confirm(logged_in, code)
     assert response.status_code == 400
@@ -207,14 +209,14 @@ def test_address_taken_between_the_steps_is_refused(
 
 
 def test_concurrent_confirmations_of_one_address_leave_one_owner(
-    app: Flask, logged_in: Api, staff: Staff
+    app: Flask, logged_in: Api, staff: Person
 ) -> None:
     rival = Api(app.test_client())
-    rival.login(add_staff(app, "rival@example.com"))
+    log_in(add_staff(app, "rival@example.com"), rival)
     ask(logged_in)
     ask(rival)
     # The mailbox lists newest first: the rival's code, then ours.
-    rival_code, our_code = (code_in(letter) for letter in letters(app) if letter.to == NEW)
+    rival_code, our_code = (code_in(letter.text) for letter in letters(app) if letter.to == NEW)
     barrier = threading.Barrier(2)
 
     def race(client: Api, code: str) -> int:
@@ -235,8 +237,8 @@ def test_concurrent_confirmations_of_one_address_leave_one_owner(
 
 def test_wrong_code_reports_tries_left(app: Flask, logged_in: Api) -> None:
     ask(logged_in)
-    code = latest_code(app, NEW)
-    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    code = last_code(app, NEW)
+    wrong = wrong_code(code)
     response = confirm(logged_in, wrong)
     body = response.get_json()
     assert response.status_code == 400
@@ -251,8 +253,8 @@ def test_malformed_code_is_refused_without_spending_a_try(app: Flask, logged_in:
     response = confirm(logged_in, "ABC")
     assert response.status_code == 400
     assert "captcha" in response.get_json()["data"]["errors"]
-    code = latest_code(app, NEW)
-    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    code = last_code(app, NEW)
+    wrong = wrong_code(code)
     left = confirm(logged_in, wrong).get_json()["data"]["attempts_left"]
     assert left == app.config["EMAILCODE_MAX_ATTEMPTS"] - 1
 
@@ -260,16 +262,16 @@ def test_malformed_code_is_refused_without_spending_a_try(app: Flask, logged_in:
 def test_expired_code_is_refused(app: Flask, logged_in: Api, clock: FakeClock) -> None:
     ask(logged_in)
     clock.advance(app.config["EMAILCODE_TTL"])
-    response = confirm(logged_in, latest_code(app, NEW))
+    response = confirm(logged_in, last_code(app, NEW))
     assert response.status_code == 400
     assert response.get_json()["data"]["attempts_left"] == 0
     assert email_of(app, 1) != NEW
 
 
-def test_burned_code_is_refused_even_when_right(app: Flask, logged_in: Api, staff: Staff) -> None:
+def test_burned_code_is_refused_even_when_right(app: Flask, logged_in: Api, staff: Person) -> None:
     ask(logged_in)
-    code = latest_code(app, NEW)
-    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    code = last_code(app, NEW)
+    wrong = wrong_code(code)
     messages = [confirm(logged_in, wrong).get_json()["message"] for _ in range(5)]
     final = confirm(logged_in, code)
     assert final.status_code == 400
@@ -302,16 +304,16 @@ def live_codes(app: Flask) -> int:
 
 
 def test_success_voids_other_codes_and_renews_the_session(
-    app: Flask, logged_in: Api, staff: Staff
+    app: Flask, logged_in: Api, staff: Person
 ) -> None:
     other_device = Api(app.test_client())
-    other_device.login(staff)
+    log_in(staff, other_device)
     ask(logged_in, "first@example.com")
-    first = latest_code(app, "first@example.com")
+    first = last_code(app, "first@example.com")
     ask(logged_in)
     cookie_before = logged_in.client.get_cookie("session")
     assert cookie_before is not None
-    assert confirm(logged_in, latest_code(app, NEW)).status_code == 200
+    assert confirm(logged_in, last_code(app, NEW)).status_code == 200
     # The other outstanding code is void now.
     refused = confirm(logged_in, first, "first@example.com")
     assert refused.status_code == 400
@@ -331,7 +333,7 @@ def test_mail_failure_answers_503_and_leaves_no_valid_code(
 ) -> None:
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_TIMEOUT=2)
     api = Api(app.test_client())
-    api.login(add_staff(app, "staff@example.com"))
+    log_in(add_staff(app, "staff@example.com"), api)
     response = ask(api)
     assert response.status_code == 503
     assert "ConnectionRefusedError" in caplog.text  # the cause is logged, not swallowed
@@ -345,10 +347,10 @@ def test_mail_failure_answers_503_and_leaves_no_valid_code(
     [(None, True), ("zh-CN,zh;q=0.9", True), ("en-US,en;q=0.8", False), ("fr", True)],
 )
 def test_messages_follow_accept_language_with_chinese_by_default(
-    app: Flask, staff: Staff, language: str | None, cjk: bool
+    app: Flask, staff: Person, language: str | None, cjk: bool
 ) -> None:
     api = Api(app.test_client(), language)
-    api.login(staff)
+    log_in(staff, api)
     message = ask(api, "bad").get_json()["message"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in message) is cjk
 
@@ -356,7 +358,7 @@ def test_messages_follow_accept_language_with_chinese_by_default(
 def test_json_bodies_work_like_forms(app: Flask, logged_in: Api) -> None:
     sent = logged_in.post("/cms/email_captcha", json={"email": NEW})
     assert sent.status_code == 200
-    code = latest_code(app, NEW)
+    code = last_code(app, NEW)
     done = logged_in.post("/cms/resetemail", json={"email": NEW, "captcha": code})
     assert done.status_code == 200
 
@@ -371,7 +373,7 @@ def test_json_that_is_not_an_object_is_bad_input(app: Flask, logged_in: Api, bod
 
 
 def test_stale_login_must_confirm_the_password(
-    app: Flask, logged_in: Api, staff: Staff, clock: FakeClock
+    app: Flask, logged_in: Api, staff: Person, clock: FakeClock
 ) -> None:
     clock.advance(app.config["REAUTH_MAX_AGE"] + 1)
     for response in (ask(logged_in), confirm(logged_in, "ABCDEF")):
@@ -383,7 +385,7 @@ def test_stale_login_must_confirm_the_password(
     assert ask(logged_in).status_code == 401
     assert logged_in.post("/reauth", {"password": staff.password}).status_code == 200
     assert ask(logged_in).status_code == 200
-    assert confirm(logged_in, latest_code(app, NEW)).status_code == 200
+    assert confirm(logged_in, last_code(app, NEW)).status_code == 200
 
 
 def test_a_login_within_the_window_needs_no_password(
@@ -403,5 +405,5 @@ def test_in_process_delivery_reports_sent_to_its_requester(app: Flask, logged_in
     assert response.status_code == 200
     assert response.get_json()["data"]["status"] == "sent"
     other = Api(app.test_client())
-    other.login(add_staff(app, "other@example.com"))
+    log_in(add_staff(app, "other@example.com"), other)
     assert other.client.get(f"/cms/email_captcha/{delivery}").status_code == 404

@@ -10,22 +10,23 @@ import logging
 import pytest
 from flask import Flask
 
-from campus.addresses import mask
-from tests.app_fixtures import SECRET, Api, Staff, latest_code
+from campus.support.addresses import mask
+from tests.app_fixtures import SECRET
 from tests.clock import FakeClock
+from tests.helpers import Api, Person, last_code, log_in, wrong_code
 
 NEW = "new.person@example.com"
 
 
 def test_a_whole_flow_logs_each_event_and_never_the_code(
-    app: Flask, staff: Staff, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    app: Flask, staff: Person, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     api = Api(app.test_client())
-    api.login(staff)
+    log_in(staff, api)
     assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 200
-    code = latest_code(app, NEW)
-    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    code = last_code(app, NEW)
+    wrong = wrong_code(code)
     assert api.post("/cms/resetemail", {"email": NEW, "captcha": wrong}).status_code == 400
     assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 429
     assert api.post("/cms/resetemail", {"email": NEW, "captcha": code}).status_code == 200

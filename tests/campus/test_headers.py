@@ -7,16 +7,18 @@ import re
 import pytest
 from flask import Flask
 
-from tests.app_fixtures import Api, Staff
+from tests.helpers import Api, Person
 
 PAGES = ["/cms/login", "/cms/", "/cms/resetemail", "/dev/mailbox", "/healthz", "/nowhere"]
 
 
-def responses(app: Flask, staff: Staff) -> list[tuple[str, object]]:
+def responses(app: Flask, staff: Person) -> list[tuple[str, object]]:
     api = Api(app.test_client())
     found: list[tuple[str, object]] = []
     found += [(f"GET {path} (anonymous)", api.client.get(path)) for path in PAGES]
-    found.append(("POST /cms/login", api.login(staff)))
+    credentials = {"email": staff.email, "password": staff.password}
+    found.append(("POST /cms/login", api.post("/cms/login", credentials)))
+    api.refresh_token("/cms/")
     found += [(f"GET {path}", api.client.get(path)) for path in PAGES]
     found.append(("POST /cms/email_captcha", api.post("/cms/email_captcha", {"email": "bad"})))
     found.append(("GET static", api.client.get("/static/js/app.js")))
@@ -26,7 +28,7 @@ def responses(app: Flask, staff: Staff) -> list[tuple[str, object]]:
     return found
 
 
-def test_every_response_carries_the_security_headers(app: Flask, staff: Staff) -> None:
+def test_every_response_carries_the_security_headers(app: Flask, staff: Person) -> None:
     for name, response in responses(app, staff):
         headers = response.headers  # type: ignore[attr-defined]
         policy = headers.get("Content-Security-Policy", "")
@@ -39,7 +41,7 @@ def test_every_response_carries_the_security_headers(app: Flask, staff: Staff) -
         assert headers.get("X-Frame-Options") == "DENY", name
 
 
-def test_pages_have_no_inline_script_or_handlers(app: Flask, staff: Staff) -> None:
+def test_pages_have_no_inline_script_or_handlers(app: Flask, staff: Person) -> None:
     for name, response in responses(app, staff):
         if response.mimetype != "text/html":  # type: ignore[attr-defined]
             continue
@@ -50,7 +52,7 @@ def test_pages_have_no_inline_script_or_handlers(app: Flask, staff: Staff) -> No
         assert not re.search(r"\sstyle\s*=", page), name
 
 
-def test_every_cookie_is_httponly_and_samesite(app: Flask, staff: Staff) -> None:
+def test_every_cookie_is_httponly_and_samesite(app: Flask, staff: Person) -> None:
     cookies = [
         (name, value)
         for name, response in responses(app, staff)

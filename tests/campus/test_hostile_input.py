@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from campus import create_app
-from campus.addresses import parse_address
-from tests.app_fixtures import Api, add_staff, base_config, sqlite_copy
+from campus.support.addresses import parse_address
+from tests.app_fixtures import add_staff, base_config, sqlite_copy
+from tests.helpers import Api, log_in
 from tests.smtp_server import Inbox, smtp_server
 
 JSON_POSTS = [
@@ -150,7 +151,7 @@ def hostile(
         )
         api = Api(app.test_client())
         staff = add_staff(app, "staff@example.com")
-        api.login(staff)
+        log_in(staff, api)
         app.config["HOSTILE_STAFF"] = staff
         yield app, api, inbox
 
@@ -194,7 +195,7 @@ def test_json_endpoints_survive_anything(
     logged_out = ("/cms/logout", "/cms/login", "/logout", "/login", "/signup", "/password/reset")
     if request["path"] in logged_out and response.status_code == 200:
         api.token = None  # the session ended, and its CSRF token with it
-        api.login(app.config["HOSTILE_STAFF"])  # keep probing as a logged-in user
+        log_in(app.config["HOSTILE_STAFF"], api)  # keep probing as a logged-in user
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
@@ -274,7 +275,7 @@ def test_nested_and_surrogate_bodies_answer_400_on_every_post(
     api = Api(limited_app.test_client())
     api.refresh_token("/login")
     if logged_in:
-        api.login(add_staff(limited_app, "staff@example.com"))
+        log_in(add_staff(limited_app, "staff@example.com"), api)
     # Log-out reads no body (and would end the session under test).
     paths = [path for path in every_post(limited_app) if not path.endswith("/logout")]
     assert {"/login", "/cms/login", "/reauth", "/signup/code", "/cms/resetemail"} <= set(paths)

@@ -17,7 +17,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from sqlalchemy import MetaData, create_engine
 
-from campus.limit_storage import hit_table, storage_uri
+from campus.support.limit_storage import hit_table, storage_uri
 from tests.services import POSTGRES, missing, postgres_url
 
 

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.app_fixtures import Api, add_staff, latest_code, letters
+from tests.app_fixtures import add_staff
 from tests.clock import FakeClock
+from tests.helpers import Api, last_code, letters, log_in, wrong_code
+from tests.services import free_port
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def database_uri(sqlite_only: str) -> str:
 def client(app: Flask, email: str, ip: str = "192.0.2.1") -> Api:
     api = Api(app.test_client())
     api.client.environ_base["REMOTE_ADDR"] = ip
-    api.login(add_staff(app, email))
+    log_in(add_staff(app, email), api)
     return api
 
 
@@ -114,8 +116,8 @@ def burn_the_failure_cap(app: Flask, api: Api, clock: FakeClock) -> None:
     for n in range(cap // per_code):
         address = f"victim{n}@example.com"
         assert ask(api, address).status_code == 200
-        code = latest_code(app, address)
-        wrong = ("B" if code[0] != "B" else "C") + code[1:]
+        code = last_code(app, address)
+        wrong = wrong_code(code)
         for _ in range(per_code):
             response = api.post("/cms/resetemail", {"email": address, "captcha": wrong})
             assert response.status_code == 400
@@ -144,8 +146,6 @@ def test_disabling_rate_limits_keeps_cooldown_attempts_and_failure_cap(
 def test_limited_requests_are_not_500_when_limits_live_in_a_dead_redis(
     make_app: Callable[..., Flask],
 ) -> None:
-    from tests.services import free_port
-
     app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     staff = add_staff(app, "staff@example.com")
     api = Api(app.test_client())

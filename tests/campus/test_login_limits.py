@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from campus import login_limits
-from tests.app_fixtures import PASSWORD, Api, Staff, add_staff
-from tests.campus.test_members import code_for
+from campus.web import login_limits
+from tests.app_fixtures import add_staff
+from tests.helpers import PASSWORD, Api, Person, last_code
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_the_owner_on_a_new_browser_gets_back_in_through_a_reset(
     owner = browser(app, "192.0.2.10")
     limited(try_login(owner, staff.email, staff.password))
     assert owner.post("/password/reset/code", {"email": staff.email}).status_code == 200
-    code = code_for(app, staff.email)
+    code = last_code(app, staff.email)
     new_password = "a new and better passphrase"
     reset = owner.post(
         "/password/reset", {"email": staff.email, "code": code, "password": new_password}
@@ -160,7 +160,7 @@ def test_parallel_guesses_never_pass_the_budget(
     limits_in: Callable[..., Flask], hashes: list[str]
 ) -> None:
     app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="4/hour", LOGIN_LIMIT_PER_IP="1000/hour")
-    staff: Staff = add_staff(app, "staff@example.com")
+    staff: Person = add_staff(app, "staff@example.com")
     clients = [browser(app, f"198.51.100.{n}") for n in range(24)]
     start = threading.Barrier(len(clients))
     statuses: list[int] = []

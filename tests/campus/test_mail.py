@@ -13,7 +13,8 @@ from flask import Flask
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from tests.app_fixtures import Api, Staff, code_in, letters
+from tests.app_fixtures import add_staff
+from tests.helpers import Api, Person, last_code, letters, log_in
 
 NEW = "new@example.com"
 
@@ -32,16 +33,16 @@ def cjk(text: str) -> bool:
 
 @pytest.mark.parametrize(("language", "locale"), [(None, "zh"), ("en", "en"), ("zh-CN", "zh")])
 def test_message_has_text_and_html_in_the_requesters_language(
-    app: Flask, staff: Staff, language: str | None, locale: str
+    app: Flask, staff: Person, language: str | None, locale: str
 ) -> None:
     api = Api(app.test_client(), language)
-    api.login(staff)
+    log_in(staff, api)
     assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 200
     message = only_message(app)
     assert message.get_content_type() == "multipart/alternative"
     text, html = message.get_body(("plain",)), message.get_body(("html",))
     assert text is not None and html is not None
-    code = code_in(letters(app)[0])
+    code = last_code(app)
     assert code in html.get_content()
     minutes = app.config["EMAILCODE_TTL"] // 60
     assert str(minutes) in text.get_content()
@@ -52,42 +53,40 @@ def test_message_has_text_and_html_in_the_requesters_language(
     assert message["To"] == NEW
 
 
-def test_chinese_subject_is_the_seeds(app: Flask, staff: Staff) -> None:
+def test_chinese_subject_is_the_seeds(app: Flask, staff: Person) -> None:
     api = Api(app.test_client())
-    api.login(staff)
+    log_in(staff, api)
     api.post("/cms/email_captcha", {"email": NEW})
     assert only_message(app)["Subject"] == "校园论坛邮箱验证码"
 
 
 def test_validity_follows_the_configured_ttl(make_app: Callable[..., Flask]) -> None:
     app = make_app(EMAILCODE_TTL=900)
-    from tests.app_fixtures import add_staff
-
     api = Api(app.test_client(), "en")
-    api.login(add_staff(app, "staff@example.com"))
+    log_in(add_staff(app, "staff@example.com"), api)
     api.post("/cms/email_captcha", {"email": NEW})
     text = only_message(app).get_body(("plain",))
     assert text is not None
     assert "15 minutes" in text.get_content()
 
 
-def test_dev_mailbox_page_shows_the_code(app: Flask, staff: Staff) -> None:
+def test_dev_mailbox_page_shows_the_code(app: Flask, staff: Person) -> None:
     api = Api(app.test_client())
-    api.login(staff)
+    log_in(staff, api)
     api.post("/cms/email_captcha", {"email": NEW})
     page = api.client.get("/dev/mailbox").get_data(as_text=True)
-    assert code_in(letters(app)[0]) in page
+    assert last_code(app) in page
     assert NEW in page
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
-def test_old_address_is_told_of_the_change(app: Flask, staff: Staff, language: str) -> None:
-    from campus.addresses import mask
+def test_old_address_is_told_of_the_change(app: Flask, staff: Person, language: str) -> None:
+    from campus.support.addresses import mask
 
     api = Api(app.test_client(), language)
-    api.login(staff)
+    log_in(staff, api)
     api.post("/cms/email_captcha", {"email": NEW})
-    code = code_in(letters(app)[0])
+    code = last_code(app)
     assert api.post("/cms/resetemail", {"email": NEW, "captcha": code}).status_code == 200
     notices = [letter for letter in letters(app) if letter.to == staff.email]
     assert len(notices) == 1

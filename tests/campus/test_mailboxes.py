@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from campus.addresses import parse_address
-from tests.app_fixtures import Api, add_staff, letters
-from tests.campus.test_members import mail_to, member, settle
+from campus.support.addresses import parse_address
+from tests.app_fixtures import add_staff
 from tests.clock import FakeClock
+from tests.helpers import Api, letters, log_in, member, settle
 
 
 @pytest.fixture
@@ -87,10 +87,10 @@ def test_account_notices_keep_the_cooldown_of_a_code(
     api.refresh_token("/signup")
     for _ in range(12):
         assert api.post("/signup/code", {"email": taken}).status_code == 200
-    assert len(mail_to(app, taken)) == 1
+    assert len(letters(app, taken)) == 1
     clock.advance(app.config["EMAILCODE_RESEND_COOLDOWN"])
     assert api.post("/signup/code", {"email": taken}).status_code == 200
-    assert len(mail_to(app, taken)) == 2
+    assert len(letters(app, taken)) == 2
 
 
 def test_a_cooldown_in_the_background_logs_no_traceback(
@@ -112,7 +112,7 @@ def test_a_cooldown_in_the_background_logs_no_traceback(
 
 def test_message_id_names_the_sender_domain_and_nothing_of_the_host(app: Flask) -> None:
     api = Api(app.test_client())
-    api.login(add_staff(app, "staff@example.com"))
+    log_in(add_staff(app, "staff@example.com"), api)
     assert api.post("/cms/email_captcha", {"email": "new@example.com"}).status_code == 200
     assert api.post("/cms/email_captcha", {"email": "other@example.com"}).status_code == 200
     sent = sorted(Path(app.config["MAILBOX_DIR"]).glob("*.eml"))

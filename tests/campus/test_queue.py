@@ -13,8 +13,10 @@ import redis
 from flask import Flask
 
 from campus.mail.sealing import unseal
-from tests.app_fixtures import SECRET, Api, add_staff
+from tests.app_fixtures import SECRET, add_staff
+from tests.helpers import Api, last_code, log_in
 from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.redis_process import RedisProcess
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server
 
@@ -59,7 +61,7 @@ def worker(tmp_path: Path, settings: dict[str, Any]) -> Iterator[Worker]:
 
 def staff_client(app: Flask, email: str = "staff@example.com") -> Api:
     api = Api(app.test_client())
-    api.login(add_staff(app, email))
+    log_in(add_staff(app, email), api)
     return api
 
 
@@ -72,12 +74,6 @@ def status(api: Api, delivery: str) -> str:
 def settled(api: Api, delivery: str, timeout: float = 20) -> str:
     wait_until(lambda: status(api, delivery) != "queued", timeout)
     return status(api, delivery)
-
-
-def code_of(inbox: Inbox, index: int = -1) -> str:
-    body = inbox.received[index].message.get_body(("plain",))
-    assert body is not None
-    return str(re.findall(r"^\s*([A-Z0-9]{6})\s*$", body.get_content(), re.MULTILINE)[0])
 
 
 def test_request_answers_once_queued_and_the_worker_delivers(
@@ -96,7 +92,7 @@ def test_request_answers_once_queued_and_the_worker_delivers(
     assert settled(api, delivery) == "sent"
     assert len(inbox.received) == 1
     assert inbox.received[0].rcpt_tos == [NEW]
-    done = api.post("/cms/resetemail", {"email": NEW, "captcha": code_of(inbox)})
+    done = api.post("/cms/resetemail", {"email": NEW, "captcha": last_code(inbox)})
     assert done.status_code == 200
 
 
@@ -146,7 +142,7 @@ def test_no_plaintext_code_at_rest_in_redis(
         assert settled(api, delivery) == "sent"
     finally:
         worker.stop()
-    assert code_of(inbox) == code
+    assert last_code(inbox) == code
     after = redis_dump(settings["REDIS_URL"])
     for dump in (queued, after):
         assert code not in dump
@@ -224,7 +220,7 @@ def test_a_worker_killed_mid_send_loses_nothing(
     finally:
         second.stop()
     assert len(inbox.received) == 1
-    assert code_of(inbox)
+    assert last_code(inbox)
 
 
 def ask_many(api: Api, count: int, prefix: str) -> list[str]:
@@ -281,8 +277,6 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.redis_process import RedisProcess
-
     server = RedisProcess().start()
     port, _ = smtp
     settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
@@ -337,8 +331,6 @@ def test_a_busy_worker_recovers_from_a_redis_restart(
 ) -> None:
     """Redis restarts while messages are taken but unacknowledged and the consumer
     is waiting for more: the worker reconnects and goes on delivering."""
-    from tests.redis_process import RedisProcess
-
     server = RedisProcess().start()
     port, inbox = smtp
     settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}

@@ -17,8 +17,8 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campus.redirects import local_path
-from tests.app_fixtures import Api, Staff
+from campus.web.redirects import local_path
+from tests.helpers import Api, Person
 
 BASE = "http://127.0.0.1:5000/login"
 ORIGIN = ada_url.URL(BASE).origin
@@ -92,8 +92,8 @@ def test_nothing_but_a_string_passes() -> None:
 
 
 @pytest.mark.parametrize("login", ["/login", "/cms/login"])
-def test_log_in_answers_a_local_next_only(app: Flask, staff: Staff, login: str) -> None:
-    def log_in(target: str) -> str:
+def test_log_in_answers_a_local_next_only(app: Flask, staff: Person, login: str) -> None:
+    def logged_in_to(target: str) -> str:
         api = Api(app.test_client())
         page = api.client.get(f"{login}?next={quote(target, safe='')}").get_data(as_text=True)
         assert "evil.com" not in page  # the form's action carries no foreign next either
@@ -105,6 +105,6 @@ def test_log_in_answers_a_local_next_only(app: Flask, staff: Staff, login: str) 
         return str(response.get_json()["data"]["next"])
 
     for target in ["/\t/evil.com", "/%0A/evil.com", "/\\evil.com", " //evil.com", "/\r\n/evil.com"]:
-        answered = log_in(target)
+        answered = logged_in_to(target)
         assert stays_here(answered) and "evil.com" not in answered, (target, answered)
-    assert log_in("/account/email") == "/account/email"
+    assert logged_in_to("/account/email") == "/account/email"

@@ -8,9 +8,11 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select
 
+from campus.emailcode import verification_codes
 from campus.extensions import db
-from campus.models import verification_codes
-from tests.app_fixtures import Api, add_staff, latest_code
+from tests.app_fixtures import add_staff
+from tests.helpers import Api, last_code, log_in
+from tests.services import free_port
 
 NEW = "new@example.com"
 
@@ -18,9 +20,9 @@ NEW = "new@example.com"
 def test_change_email_with_codes_in_redis(make_app: Callable[..., Flask], redis_url: str) -> None:
     app = make_app(REDIS_URL=redis_url, MAIL_DELIVERY="direct")
     api = Api(app.test_client())
-    api.login(add_staff(app, "staff@example.com"))
+    log_in(add_staff(app, "staff@example.com"), api)
     assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 200
-    code = latest_code(app, NEW)
+    code = last_code(app, NEW)
     client = redis.Redis.from_url(redis_url)
     stored = {key.decode() for key in client.scan_iter()}
     codes = {key for key in stored if key.startswith("vc:{")}
@@ -39,8 +41,6 @@ def test_change_email_with_codes_in_redis(make_app: Callable[..., Flask], redis_
 
 
 def test_redis_down_answers_503_not_500(make_app: Callable[..., Flask], redis_url: str) -> None:
-    from tests.services import free_port
-
     dead = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     staff = add_staff(dead, "staff@example.com")
     api = Api(dead.test_client())
@@ -48,7 +48,7 @@ def test_redis_down_answers_503_not_500(make_app: Callable[..., Flask], redis_ur
     assert login.status_code == 503  # log-in budgets live in Redis too
     # A session opened while Redis answered meets a dead Redis next.
     live = Api(make_app(REDIS_URL=redis_url, MAIL_DELIVERY="direct").test_client())
-    live.login(staff)
+    log_in(staff, live)
     cookie = live.client.get_cookie("session")
     assert cookie is not None
     api.client.set_cookie("session", cookie.value)

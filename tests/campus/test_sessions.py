@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.app_fixtures import Api, Staff, add_staff
-from tests.campus.test_members import login, member
+from tests.app_fixtures import add_staff
+from tests.helpers import Api, Person, log_in, member
 
 
 def copy_of(api: Api, app: Flask) -> Api:
@@ -20,9 +20,9 @@ def copy_of(api: Api, app: Flask) -> Api:
 
 
 @pytest.mark.parametrize("logout", ["/logout", "/cms/logout"])
-def test_a_copied_staff_cookie_dies_with_log_out(app: Flask, staff: Staff, logout: str) -> None:
+def test_a_copied_staff_cookie_dies_with_log_out(app: Flask, staff: Person, logout: str) -> None:
     api = Api(app.test_client())
-    api.login(staff)
+    log_in(staff, api)
     thief = copy_of(api, app)
     assert thief.client.get("/cms/").status_code == 200  # the copy works while logged in
     assert api.post(logout).status_code == 200
@@ -36,7 +36,7 @@ def test_a_copied_staff_cookie_dies_with_log_out(app: Flask, staff: Staff, logou
 
 def test_a_copied_member_cookie_dies_with_log_out(app: Flask) -> None:
     who = member(app)
-    api = login(app, who)
+    api = log_in(who, app)
     thief = copy_of(api, app)
     assert thief.client.get("/account").status_code == 200
     assert api.post("/logout").status_code == 200
@@ -52,8 +52,8 @@ def test_a_copied_member_cookie_dies_with_log_out(app: Flask) -> None:
 def test_log_out_ends_only_that_session(app: Flask) -> None:
     staff = add_staff(app, "staff@example.com")
     laptop, phone = Api(app.test_client()), Api(app.test_client())
-    laptop.login(staff)
-    phone.login(staff)
+    log_in(staff, laptop)
+    log_in(staff, phone)
     assert laptop.post("/cms/logout").status_code == 200
     assert laptop.client.get("/cms/").status_code == 302
     assert phone.client.get("/cms/").status_code == 200

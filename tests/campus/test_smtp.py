@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.app_fixtures import Api, add_staff
-from tests.smtp_server import PASSWORD, USERNAME, Inbox, LocalCA, make_ca, smtp_server
+from tests.app_fixtures import add_staff
+from tests.helpers import Api, last_code, log_in
+from tests.smtp_server import PASSWORD, USERNAME, LocalCA, make_ca, smtp_server
 
 NEW = "new@example.com"
 SENDER = "Campus Forum <no-reply@campus.example>"
@@ -38,14 +38,6 @@ def mail_settings(mode: str, port: int, ca_file: Path | None) -> dict[str, Any]:
     return settings
 
 
-def code_from(inbox: Inbox) -> str:
-    text = inbox.received[-1].message.get_body(("plain",))
-    assert text is not None
-    found = re.findall(r"^\s*([A-Z0-9]{6})\s*$", text.get_content(), re.MULTILINE)
-    assert len(found) == 1
-    return str(found[0])
-
-
 @pytest.mark.parametrize("mode", ["plain", "starttls", "ssl"])
 def test_code_travels_through_a_real_smtp_server(
     make_app: Callable[..., Flask], test_ca: LocalCA, mode: str
@@ -53,7 +45,7 @@ def test_code_travels_through_a_real_smtp_server(
     with smtp_server(mode, test_ca) as (port, inbox):
         app = make_app(**mail_settings(mode, port, test_ca.ca_file))
         api = Api(app.test_client())
-        api.login(add_staff(app, "staff@example.com"))
+        log_in(add_staff(app, "staff@example.com"), api)
         sent = api.post("/cms/email_captcha", {"email": NEW})
         assert sent.status_code == 200, sent.get_json()
         assert len(inbox.received) == 1
@@ -63,7 +55,7 @@ def test_code_travels_through_a_real_smtp_server(
         assert received.message["From"] == SENDER
         if mode == "starttls":
             assert inbox.logins == [USERNAME]
-        done = api.post("/cms/resetemail", {"email": NEW, "captcha": code_from(inbox)})
+        done = api.post("/cms/resetemail", {"email": NEW, "captcha": last_code(inbox)})
         assert done.status_code == 200, done.get_json()
 
 
@@ -75,7 +67,7 @@ def test_a_certificate_the_client_does_not_trust_is_refused(
         # No CA file: only the system's trust store, which has never heard of the test CA.
         app = make_app(**mail_settings(mode, port, None))
         api = Api(app.test_client())
-        api.login(add_staff(app, "staff@example.com"))
+        log_in(add_staff(app, "staff@example.com"), api)
         response = api.post("/cms/email_captcha", {"email": NEW})
         assert response.status_code == 503
         assert inbox.received == []
@@ -91,6 +83,6 @@ def test_a_certificate_for_another_host_is_refused(
         settings["MAIL_SERVER"] = "127.0.0.2"  # the certificate names 127.0.0.1 and localhost
         app = make_app(**settings)
         api = Api(app.test_client())
-        api.login(add_staff(app, "staff@example.com"))
+        log_in(add_staff(app, "staff@example.com"), api)
         assert api.post("/cms/email_captcha", {"email": NEW}).status_code == 503
         assert inbox.received == []

@@ -11,7 +11,7 @@ from babel.support import Translations
 from flask import Flask
 from wtforms.i18n import messages_path
 
-from tests.app_fixtures import Api
+from tests.helpers import Api
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "src/campus/translations/zh/LC_MESSAGES/messages.po"

@@ -20,7 +20,8 @@ from flask import Flask
 
 from campus import create_app
 from campus.extensions import db
-from tests.app_fixtures import PASSWORD, SECRET, add_staff, base_config
+from tests.app_fixtures import SECRET, add_staff, base_config
+from tests.helpers import PASSWORD
 from tests.http_client import Client, production_env, serve
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server

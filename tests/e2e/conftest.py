@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from campus.mail.mailbox import Letter
-from tests.app_fixtures import letters
+from tests.helpers import letters
 from tests.services import chromium_path, free_port, missing
 
 try:
@@ -166,7 +166,7 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         yield server
 
 
-def log_in(page: Page, base: str, email: str, password: str, then: str) -> None:
+def log_in_browser(page: Page, base: str, email: str, password: str, then: str) -> None:
     """Log in through the CMS form and land on ``then``."""
     page.goto(f"{base}/cms/login?next={then}")
     page.fill("#email", email)

@@ -8,15 +8,17 @@ import pytest
 from flask import Flask
 from playwright.sync_api import expect
 
-from tests.app_fixtures import Staff
 from tests.clock import FakeClock
-from tests.e2e.conftest import ARTIFACTS, LiveServer, Watched, log_in, wait_for_letter
+from tests.e2e.conftest import ARTIFACTS, LiveServer, Watched, log_in_browser, wait_for_letter
+from tests.helpers import Person, code_in, wrong_code
 
 NEW = "moved@example.com"
 
 
 @pytest.mark.browser
-def test_change_email_in_a_browser(browser: Watched, live_server: LiveServer, staff: Staff) -> None:
+def test_change_email_in_a_browser(
+    browser: Watched, live_server: LiveServer, staff: Person
+) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 740})
     page = context.new_page()
     console: list[str] = []
@@ -55,10 +57,10 @@ def test_change_email_in_a_browser(browser: Watched, live_server: LiveServer, st
     mailbox = context.new_page()
     mailbox.goto(f"{live_server.url}/dev/mailbox")
     text = mailbox.locator(".letter-text").first.inner_text()
-    code = re.findall(r"^\s*([A-Z0-9]{6})\s*$", text, re.MULTILINE)[0]
+    code = code_in(text)
 
     page.fill("#email", NEW)
-    wrong = ("B" if code[0] != "B" else "C") + code[1:]
+    wrong = wrong_code(code)
     page.fill("#captcha", wrong)
     page.click("#change-submit")
     error = page.locator('[data-error-for="captcha"]')
@@ -80,11 +82,11 @@ def test_change_email_in_a_browser(browser: Watched, live_server: LiveServer, st
 
 @pytest.mark.browser
 def test_stale_login_asks_for_the_password_in_place(
-    browser: Watched, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
+    browser: Watched, live_server: LiveServer, staff: Person, app: Flask, clock: FakeClock
 ) -> None:
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    log_in(page, live_server.url, staff.email, staff.password, "/cms/resetemail")
+    log_in_browser(page, live_server.url, staff.email, staff.password, "/cms/resetemail")
 
     clock.advance(app.config["REAUTH_MAX_AGE"] + 60)
     page.fill("#email", NEW)
@@ -106,12 +108,12 @@ def test_stale_login_asks_for_the_password_in_place(
 
 @pytest.mark.browser
 def test_a_limit_shows_when_to_try_again(
-    browser: Watched, live_server: LiveServer, staff: Staff, app: Flask, clock: FakeClock
+    browser: Watched, live_server: LiveServer, staff: Person, app: Flask, clock: FakeClock
 ) -> None:
     app.config["EMAILCODE_LIMIT_PER_ADDRESS"] = "1/hour"
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    log_in(page, live_server.url, staff.email, staff.password, "/cms/resetemail")
+    log_in_browser(page, live_server.url, staff.email, staff.password, "/cms/resetemail")
     page.fill("#email", NEW)
     page.click("#get-code")
     expect(page.locator("#get-code")).to_contain_text(re.compile(r"\d+"))

@@ -11,7 +11,7 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from tests.app_fixtures import add_staff
-from tests.e2e.conftest import LiveServer, Watched, log_in
+from tests.e2e.conftest import LiveServer, Watched, log_in_browser
 from tests.queue_worker import QUEUE_SETTINGS, Worker
 from tests.smtp_server import smtp_server
 
@@ -39,7 +39,7 @@ def test_the_page_shows_what_became_of_the_message(
             with LiveServer(app) as server:
                 context = browser.new_context(locale="en-US")
                 page = context.new_page()
-                log_in(page, server.url, staff.email, staff.password, "/cms/resetemail")
+                log_in_browser(page, server.url, staff.email, staff.password, "/cms/resetemail")
                 page.fill("#email", "someone@example.com")
                 page.click("#get-code")
                 note = page.locator("#delivery-status")

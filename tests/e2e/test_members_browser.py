@@ -8,9 +8,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from campus.quiet import quiet
-from tests.app_fixtures import CODE_LINE, letters
 from tests.e2e.conftest import ARTIFACTS, LiveServer, Watched
+from tests.helpers import code_in, letters, settle
 
 ADDRESS = "student@example.com"
 MOVED = "student.moved@example.com"
@@ -19,15 +18,12 @@ FIRST, SECOND = "first passphrase", "second passphrase"
 
 def newest_code(app: Flask, page: Page, base: str, to: str) -> str:
     """Read the newest code sent to ``to`` in the development mailbox page."""
-    with app.app_context():
-        quiet().wait()
+    settle(app)
     page.goto(f"{base}/dev/mailbox")
     letter = (
         page.locator("article.letter").filter(has=page.locator(".letter-to", has_text=to)).first
     )
-    found = CODE_LINE.findall(letter.locator(".letter-text").inner_text())
-    assert found, f"no code in the newest mail to {to}"
-    return str(found[0])
+    return code_in(letter.locator(".letter-text").inner_text())
 
 
 def request_code(page: Page, address: str) -> None:

@@ -6,9 +6,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.app_fixtures import Staff
-from tests.campus.test_members import member
-from tests.e2e.conftest import LiveServer, Watched, log_in
+from tests.e2e.conftest import LiveServer, Watched, log_in_browser
+from tests.helpers import Person, member
 
 ANONYMOUS = ["/login", "/cms/login", "/signup", "/password/reset", "/dev/mailbox"]
 STAFF = ["/cms/", "/cms/resetemail", "/dev/mailbox"]
@@ -26,7 +25,7 @@ def visit(page: Page, base: str, paths: list[str]) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_every_page_loads_cleanly(
-    browser: Watched, live_server: LiveServer, app: Flask, staff: Staff, locale: str
+    browser: Watched, live_server: LiveServer, app: Flask, staff: Person, locale: str
 ) -> None:
     base = live_server.url
     context = browser.new_context(locale=locale)
@@ -38,7 +37,7 @@ def test_every_page_loads_cleanly(
     expect(page.locator("h1")).to_have_text("404")
     page.wait_for_load_state("networkidle")
 
-    log_in(page, base, staff.email, staff.password, "/cms/")
+    log_in_browser(page, base, staff.email, staff.password, "/cms/")
     visit(page, base, STAFF)
     context.close()
 

@@ -8,17 +8,17 @@ from urllib.parse import quote, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from campus.redirects import local_path
-from tests.app_fixtures import Staff
+from campus.web.redirects import local_path
 from tests.campus.test_redirects import PIECES
 from tests.e2e.conftest import LiveServer, Watched
+from tests.helpers import Person
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("login", ["/login", "/cms/login"])
 @pytest.mark.parametrize("target", ["/\t/evil.com", "/\n/evil.com", "/\r/evil.com", "/\\evil.com"])
 def test_logging_in_with_a_hostile_next_stays_on_the_site(
-    browser: Watched, live_server: LiveServer, staff: Staff, login: str, target: str
+    browser: Watched, live_server: LiveServer, staff: Person, login: str, target: str
 ) -> None:
     context = browser.new_context()
     page = context.new_page()

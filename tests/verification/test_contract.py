@@ -10,168 +10,204 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.clock import FakeClock
+from tests.helpers import wrong_code
 from tests.verification.conftest import KEY, StoreUnderTest
 from verification import CooldownActive, Outcome, Policy, TooManyFailures, Verifier
 from verification.stores.base import CodeStore
 
-P, A, ADDR = "change_email", "42", "new@example.com"
-
-
-def wrong_code(code: str, alphabet: str) -> str:
-    """A well-formed code that differs from ``code`` in its first character."""
-    other = next(ch for ch in alphabet if ch != code[0])
-    return other + code[1:]
+OTHER = "account:someone-else"
+P, A, ADDR = "change_email", "account:owner", "new@example.com"
 
 
 def test_right_code_verifies_once(verifier: Verifier) -> None:
-    issued = verifier.issue(P, A, ADDR)
-    assert verifier.verify(P, A, ADDR, issued.code).outcome is Outcome.OK
-    assert verifier.verify(P, A, ADDR, issued.code).outcome is Outcome.USED_UP
+    issued = verifier.issue(purpose=P, account=A, address=ADDR)
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code=issued.code).outcome is Outcome.OK
+    )
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code=issued.code).outcome
+        is Outcome.USED_UP
+    )
 
 
 def test_code_is_typed_without_regard_to_case_spaces_or_dashes(verifier: Verifier) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     typed = f" {code[:3].lower()}-{code[3:].lower()} "
-    assert verifier.verify(P, A, ADDR, typed).outcome is Outcome.OK
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=typed).outcome is Outcome.OK
 
 
 def test_wrong_code_reports_attempts_left_then_burns(verifier: Verifier) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     bad = wrong_code(code, verifier.policy.alphabet)
     max_attempts = verifier.policy.max_attempts
-    lefts = [verifier.verify(P, A, ADDR, bad).attempts_left for _ in range(max_attempts)]
+    lefts = [
+        verifier.verify(purpose=P, account=A, address=ADDR, code=bad).attempts_left
+        for _ in range(max_attempts)
+    ]
     assert lefts == list(range(max_attempts - 1, -1, -1))
     # Burned: even the right code is refused now.
-    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.USED_UP
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome is Outcome.USED_UP
 
 
 def test_expired_code_is_refused_and_wrong_guesses_after_expiry_cost_nothing(
     verifier: Verifier, clock: FakeClock
 ) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     bad = wrong_code(code, verifier.policy.alphabet)
     clock.advance(verifier.policy.ttl)
-    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.EXPIRED
-    assert verifier.verify(P, A, ADDR, bad).outcome is Outcome.EXPIRED
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome is Outcome.EXPIRED
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=bad).outcome is Outcome.EXPIRED
     clock.advance(-1)  # one second before expiry: the code works, no try was spent
-    assert verifier.verify(P, A, ADDR, bad).attempts_left == verifier.policy.max_attempts - 1
-    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.OK
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code=bad).attempts_left
+        == verifier.policy.max_attempts - 1
+    )
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome is Outcome.OK
 
 
 def test_no_code_issued_reads_as_expired(verifier: Verifier) -> None:
-    assert verifier.verify(P, A, ADDR, "ABCDEF").outcome is Outcome.EXPIRED
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code="ABCDEF").outcome
+        is Outcome.EXPIRED
+    )
 
 
 @pytest.mark.parametrize(
     ("purpose", "account", "address"),
-    [("reset_password", A, ADDR), (P, "43", ADDR), (P, A, "other@example.com")],
+    [("reset_password", A, ADDR), (P, OTHER, ADDR), (P, A, "other@example.com")],
     ids=["other-purpose", "other-account", "other-address"],
 )
 def test_code_is_bound_to_its_purpose_account_and_address(
     verifier: Verifier, purpose: str, account: str, address: str
 ) -> None:
-    code = verifier.issue(P, A, ADDR).code
-    assert verifier.verify(purpose, account, address, code).outcome is not Outcome.OK
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
+    assert (
+        verifier.verify(purpose=purpose, account=account, address=address, code=code).outcome
+        is not Outcome.OK
+    )
     # The misuse neither spent nor burned the real code.
-    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.OK
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome is Outcome.OK
 
 
 def test_resend_within_cooldown_is_refused_with_the_wait(
     verifier: Verifier, clock: FakeClock
 ) -> None:
-    verifier.issue(P, A, ADDR)
+    verifier.issue(purpose=P, account=A, address=ADDR)
     clock.advance(20)
     with pytest.raises(CooldownActive) as refused:
-        verifier.issue(P, A, ADDR)
+        verifier.issue(purpose=P, account=A, address=ADDR)
     assert refused.value.retry_after == verifier.policy.resend_cooldown - 20
     # Another address or purpose has its own cooldown.
-    verifier.issue(P, A, "other@example.com")
-    verifier.issue("reset_password", A, ADDR)
+    verifier.issue(purpose=P, account=A, address="other@example.com")
+    verifier.issue(purpose="reset_password", account=A, address=ADDR)
 
 
 def test_new_code_replaces_the_old_one(verifier: Verifier, clock: FakeClock) -> None:
-    old = verifier.issue(P, A, ADDR).code
+    old = verifier.issue(purpose=P, account=A, address=ADDR).code
     clock.advance(verifier.policy.resend_cooldown)
-    new = verifier.issue(P, A, ADDR).code
+    new = verifier.issue(purpose=P, account=A, address=ADDR).code
     if old != new:
-        assert verifier.verify(P, A, ADDR, old).outcome is Outcome.WRONG
-    assert verifier.verify(P, A, ADDR, new).outcome is Outcome.OK
+        assert (
+            verifier.verify(purpose=P, account=A, address=ADDR, code=old).outcome is Outcome.WRONG
+        )
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=new).outcome is Outcome.OK
 
 
 def test_new_code_does_not_reset_the_failure_count(verifier: Verifier, clock: FakeClock) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     bad = wrong_code(code, verifier.policy.alphabet)
     for _ in range(3):
-        verifier.verify(P, A, ADDR, bad)
+        verifier.verify(purpose=P, account=A, address=ADDR, code=bad)
     clock.advance(verifier.policy.resend_cooldown)
-    code = verifier.issue(P, A, ADDR).code
-    verdict = verifier.verify(P, A, ADDR, wrong_code(code, verifier.policy.alphabet))
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
+    verdict = verifier.verify(
+        purpose=P, account=A, address=ADDR, code=wrong_code(code, verifier.policy.alphabet)
+    )
     assert verdict.attempts_left == verifier.policy.max_attempts - 4
 
 
 def test_burned_slot_refuses_new_codes_until_failures_age_out(
     verifier: Verifier, clock: FakeClock
 ) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     bad = wrong_code(code, verifier.policy.alphabet)
     for _ in range(verifier.policy.max_attempts):
-        verifier.verify(P, A, ADDR, bad)
+        verifier.verify(purpose=P, account=A, address=ADDR, code=bad)
     clock.advance(verifier.policy.resend_cooldown)
     with pytest.raises(TooManyFailures) as refused:
-        verifier.issue(P, A, ADDR)
+        verifier.issue(purpose=P, account=A, address=ADDR)
     wait = refused.value.retry_after
     assert 0 < wait <= verifier.policy.ttl
     clock.advance(wait)
-    fresh = verifier.issue(P, A, ADDR).code
+    fresh = verifier.issue(purpose=P, account=A, address=ADDR).code
     assert verifier.verify(
-        P, A, ADDR, wrong_code(fresh, verifier.policy.alphabet)
+        purpose=P, account=A, address=ADDR, code=wrong_code(fresh, verifier.policy.alphabet)
     ).attempts_left == (verifier.policy.max_attempts - 1)
 
 
 def test_right_code_clears_the_failure_count(verifier: Verifier, clock: FakeClock) -> None:
-    code = verifier.issue(P, A, ADDR).code
-    verifier.verify(P, A, ADDR, wrong_code(code, verifier.policy.alphabet))
-    verifier.verify(P, A, ADDR, code)
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
+    verifier.verify(
+        purpose=P, account=A, address=ADDR, code=wrong_code(code, verifier.policy.alphabet)
+    )
+    verifier.verify(purpose=P, account=A, address=ADDR, code=code)
     clock.advance(verifier.policy.resend_cooldown)
-    code = verifier.issue(P, A, ADDR).code
-    verdict = verifier.verify(P, A, ADDR, wrong_code(code, verifier.policy.alphabet))
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
+    verdict = verifier.verify(
+        purpose=P, account=A, address=ADDR, code=wrong_code(code, verifier.policy.alphabet)
+    )
     assert verdict.attempts_left == verifier.policy.max_attempts - 1
 
 
 def test_withdrawn_code_is_void_and_may_be_resent_at_once(verifier: Verifier) -> None:
-    issued = verifier.issue(P, A, ADDR)
-    assert verifier.withdraw(issued) is True
-    assert verifier.verify(P, A, ADDR, issued.code).outcome is Outcome.USED_UP
-    again = verifier.issue(P, A, ADDR)  # no cooldown: nothing was delivered
-    assert verifier.verify(P, A, ADDR, again.code).outcome is Outcome.OK
+    issued = verifier.issue(purpose=P, account=A, address=ADDR)
+    assert verifier.withdraw(purpose=P, account=A, address=ADDR, code=issued.code) is True
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code=issued.code).outcome
+        is Outcome.USED_UP
+    )
+    again = verifier.issue(purpose=P, account=A, address=ADDR)  # no cooldown: nothing was delivered
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code=again.code).outcome is Outcome.OK
+    )
 
 
 def test_withdraw_leaves_a_newer_code_alone(verifier: Verifier, clock: FakeClock) -> None:
-    first = verifier.issue(P, A, ADDR)
+    first = verifier.issue(purpose=P, account=A, address=ADDR)
     clock.advance(verifier.policy.resend_cooldown)
-    second = verifier.issue(P, A, ADDR)
+    second = verifier.issue(purpose=P, account=A, address=ADDR)
     if first.code != second.code:
-        assert verifier.withdraw(first) is False
-    assert verifier.verify(P, A, ADDR, second.code).outcome is Outcome.OK
+        assert verifier.withdraw(purpose=P, account=A, address=ADDR, code=first.code) is False
+    assert (
+        verifier.verify(purpose=P, account=A, address=ADDR, code=second.code).outcome is Outcome.OK
+    )
 
 
 def test_revoke_account_voids_all_its_codes_and_no_others(verifier: Verifier) -> None:
-    mine = [verifier.issue(P, A, ADDR), verifier.issue("reset_password", A, "x@example.com")]
-    theirs = verifier.issue(P, "43", ADDR)
+    mine = [
+        verifier.issue(purpose=P, account=A, address=ADDR),
+        verifier.issue(purpose="reset_password", account=A, address="x@example.com"),
+    ]
+    theirs = verifier.issue(purpose=P, account=OTHER, address=ADDR)
     assert verifier.revoke_account(A) == 2
     for issued in mine:
-        verdict = verifier.verify(issued.purpose, issued.account, issued.address, issued.code)
+        verdict = verifier.verify(
+            purpose=issued.purpose, account=issued.account, address=issued.address, code=issued.code
+        )
         assert verdict.outcome is Outcome.USED_UP
-    assert verifier.verify(P, "43", ADDR, theirs.code).outcome is Outcome.OK
+    assert (
+        verifier.verify(purpose=P, account=OTHER, address=ADDR, code=theirs.code).outcome
+        is Outcome.OK
+    )
 
 
 def test_twenty_threads_racing_one_right_code_succeed_exactly_once(verifier: Verifier) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     barrier = threading.Barrier(20)
 
     def race() -> Outcome:
         barrier.wait()
-        return verifier.verify(P, A, ADDR, code).outcome
+        return verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(lambda _: race(), range(20)))
@@ -180,24 +216,24 @@ def test_twenty_threads_racing_one_right_code_succeed_exactly_once(verifier: Ver
 
 
 def test_racing_wrong_guesses_never_exceed_the_attempt_limit(verifier: Verifier) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     bad = wrong_code(code, verifier.policy.alphabet)
     barrier = threading.Barrier(20)
 
     def race() -> Outcome:
         barrier.wait()
-        return verifier.verify(P, A, ADDR, bad).outcome
+        return verifier.verify(purpose=P, account=A, address=ADDR, code=bad).outcome
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(lambda _: race(), range(20)))
     assert outcomes.count(Outcome.WRONG) == verifier.policy.max_attempts
-    assert verifier.verify(P, A, ADDR, code).outcome is Outcome.USED_UP
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome is Outcome.USED_UP
 
 
 def test_store_keeps_only_a_keyed_digest(
     verifier: Verifier, store_under_test: StoreUnderTest
 ) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     stored = store_under_test.dump()  # type: ignore[operator]
     assert code not in stored
     assert ADDR not in stored
@@ -209,10 +245,13 @@ def test_store_keeps_only_a_keyed_digest(
 
 def burn(verifier: Verifier, address: str, purpose: str = P) -> None:
     """Issue a code to ``address`` and spend every try on it with wrong guesses."""
-    code = verifier.issue(purpose, A, address).code
+    code = verifier.issue(purpose=purpose, account=A, address=address).code
     bad = wrong_code(code, verifier.policy.alphabet)
     for _ in range(verifier.policy.max_attempts):
-        assert verifier.verify(purpose, A, address, bad).outcome is Outcome.WRONG
+        assert (
+            verifier.verify(purpose=purpose, account=A, address=address, code=bad).outcome
+            is Outcome.WRONG
+        )
 
 
 def test_failure_cap_holds_across_codes_and_addresses(verifier: Verifier, clock: FakeClock) -> None:
@@ -221,17 +260,19 @@ def test_failure_cap_holds_across_codes_and_addresses(verifier: Verifier, clock:
     for n in range(rounds):
         burn(verifier, f"victim{n}@example.com")
     with pytest.raises(TooManyFailures) as refused:
-        verifier.issue(P, A, "fresh@example.com")
+        verifier.issue(purpose=P, account=A, address="fresh@example.com")
     assert refused.value.retry_after > policy.failure_window - 60
     with pytest.raises(TooManyFailures):
-        verifier.verify(P, A, "victim0@example.com", "ABCDEF")
+        verifier.verify(purpose=P, account=A, address="victim0@example.com", code="ABCDEF")
     # Another purpose, or another account, is not held back.
-    other = verifier.issue("reset_password", A, "fresh@example.com")
-    assert verifier.verify("reset_password", A, other.address, other.code).is_ok
-    assert verifier.issue(P, "43", "fresh@example.com").code
+    other = verifier.issue(purpose="reset_password", account=A, address="fresh@example.com")
+    assert verifier.verify(
+        purpose="reset_password", account=A, address=other.address, code=other.code
+    ).is_ok
+    assert verifier.issue(purpose=P, account=OTHER, address="fresh@example.com").code
     # The window slides: once the oldest failures age out, tries come back.
     clock.advance(policy.failure_window)
-    assert verifier.issue(P, A, "fresh@example.com").code
+    assert verifier.issue(purpose=P, account=A, address="fresh@example.com").code
 
 
 def test_racing_wrong_guesses_never_pass_the_failure_cap(verifier: Verifier) -> None:
@@ -239,14 +280,16 @@ def test_racing_wrong_guesses_never_pass_the_failure_cap(verifier: Verifier) -> 
     addresses = [f"a{n}@example.com" for n in range(policy.failure_cap // policy.max_attempts + 1)]
     guesses = []
     for address in addresses:
-        code = verifier.issue(P, A, address).code
+        code = verifier.issue(purpose=P, account=A, address=address).code
         guesses += [(address, wrong_code(code, policy.alphabet))] * policy.max_attempts
     barrier = threading.Barrier(len(guesses))
 
     def race(guess: tuple[str, str]) -> str:
         barrier.wait()
         try:
-            return verifier.verify(P, A, guess[0], guess[1]).outcome.value
+            return verifier.verify(
+                purpose=P, account=A, address=guess[0], code=guess[1]
+            ).outcome.value
         except TooManyFailures:
             return "capped"
 
@@ -258,10 +301,10 @@ def test_racing_wrong_guesses_never_pass_the_failure_cap(verifier: Verifier) -> 
 
 def burn_from(verifier: Verifier, client: str, address: str) -> None:
     """``burn``, with every request and guess made by ``client``."""
-    code = verifier.issue(P, A, address, client=client).code
+    code = verifier.issue(purpose=P, account=A, address=address, client=client).code
     bad = wrong_code(code, verifier.policy.alphabet)
     for _ in range(verifier.policy.max_attempts):
-        verdict = verifier.verify(P, A, address, bad, client=client)
+        verdict = verifier.verify(purpose=P, account=A, address=address, code=bad, client=client)
         assert verdict.outcome is Outcome.WRONG
 
 
@@ -274,15 +317,19 @@ def test_one_clients_failures_leave_another_client_its_own_cap(
         burn_from(verifier, "stranger", "owner@example.com")
         clock.advance(policy.ttl)  # a burned slot takes new codes once its failures age out
     with pytest.raises(TooManyFailures):
-        verifier.issue(P, A, "owner@example.com", client="stranger")
+        verifier.issue(purpose=P, account=A, address="owner@example.com", client="stranger")
     with pytest.raises(TooManyFailures):
-        verifier.verify(P, A, "owner@example.com", "ABCDEF", client="stranger")
+        verifier.verify(
+            purpose=P, account=A, address="owner@example.com", code="ABCDEF", client="stranger"
+        )
     # The owner is not held back by the stranger's cap (only, for one code's
     # life, by a slot the stranger just burned).
-    issued = verifier.issue(P, A, "owner@example.com", client="owner")
-    assert verifier.verify(P, A, issued.address, issued.code, client="owner").is_ok
+    issued = verifier.issue(purpose=P, account=A, address="owner@example.com", client="owner")
+    assert verifier.verify(
+        purpose=P, account=A, address=issued.address, code=issued.code, client="owner"
+    ).is_ok
     with pytest.raises(TooManyFailures):
-        verifier.issue(P, A, "owner@example.com", client="stranger")
+        verifier.issue(purpose=P, account=A, address="owner@example.com", client="stranger")
 
 
 def test_the_ceiling_bounds_every_client_together(store: CodeStore, clock: FakeClock) -> None:
@@ -293,12 +340,14 @@ def test_the_ceiling_bounds_every_client_together(store: CodeStore, clock: FakeC
         for m in range(policy.failure_cap // policy.max_attempts):
             burn_from(engine, client, f"a{n}-{m}@example.com")
     with pytest.raises(TooManyFailures) as refused:
-        engine.issue(P, A, "fresh@example.com", client="newcomer")
+        engine.issue(purpose=P, account=A, address="fresh@example.com", client="newcomer")
     assert refused.value.retry_after > policy.failure_window - 60
     with pytest.raises(TooManyFailures):
-        engine.verify(P, A, "a0-0@example.com", "ABCDEF", client="newcomer")
+        engine.verify(
+            purpose=P, account=A, address="a0-0@example.com", code="ABCDEF", client="newcomer"
+        )
     clock.advance(policy.failure_window)
-    assert engine.issue(P, A, "fresh@example.com", client="newcomer").code
+    assert engine.issue(purpose=P, account=A, address="fresh@example.com", client="newcomer").code
 
 
 def test_racing_clients_never_pass_the_ceiling(store: CodeStore, clock: FakeClock) -> None:
@@ -308,14 +357,16 @@ def test_racing_clients_never_pass_the_ceiling(store: CodeStore, clock: FakeCloc
     for n in range(4):  # four clients, ten guesses each: forty against a ceiling of fifteen
         for m in range(2):
             address = f"c{n}-{m}@example.com"
-            code = engine.issue(P, A, address, client=f"c{n}").code
+            code = engine.issue(purpose=P, account=A, address=address, client=f"c{n}").code
             guesses += [(f"c{n}", address, wrong_code(code, policy.alphabet))] * 5
     barrier = threading.Barrier(len(guesses))
 
     def race(guess: tuple[str, str, str]) -> str:
         barrier.wait()
         try:
-            return engine.verify(P, A, guess[1], guess[2], client=guess[0]).outcome.value
+            return engine.verify(
+                purpose=P, account=A, address=guess[1], code=guess[2], client=guess[0]
+            ).outcome.value
         except TooManyFailures:
             return "capped"
 
@@ -327,7 +378,7 @@ def test_racing_clients_never_pass_the_ceiling(store: CodeStore, clock: FakeCloc
 def test_a_client_tag_cannot_break_the_stored_format(verifier: Verifier) -> None:
     for bad in ("a:b", "a,b", "x" * 65, "a b"):
         with pytest.raises(ValueError):
-            verifier.issue(P, A, "a@example.com", client=bad)
+            verifier.issue(purpose=P, account=A, address="a@example.com", client=bad)
 
 
 PURPOSES = ["change_email", "sign_up", "reset_password"]
@@ -338,6 +389,6 @@ PURPOSES = ["change_email", "sign_up", "reset_password"]
 def test_a_code_works_for_its_own_purpose_only(
     verifier: Verifier, issued_for: str, tried_for: str
 ) -> None:
-    code = verifier.issue(issued_for, A, ADDR).code
-    outcome = verifier.verify(tried_for, A, ADDR, code).outcome
+    code = verifier.issue(purpose=issued_for, account=A, address=ADDR).code
+    outcome = verifier.verify(purpose=tried_for, account=A, address=ADDR, code=code).outcome
     assert (outcome is Outcome.OK) is (issued_for == tried_for)

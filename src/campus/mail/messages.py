@@ -16,7 +16,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_mailman import EmailMultiAlternatives
 
-from campus.addresses import parse_address
+from campus.support.addresses import parse_address
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Protocol
 from flask import current_app
 
 from campus.extensions import mail
-from campus.mail.delivery import DeliveryLog, Status, new_delivery_id
 from campus.mail.messages import MailRequest, render
+from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
 
 
 class MailUnavailable(RuntimeError):

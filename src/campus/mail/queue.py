@@ -19,11 +19,12 @@ from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
 from campus.mail import broker
-from campus.mail.delivery import DeliveryLog, Status, new_delivery_id
 from campus.mail.messages import MailRequest, render
 from campus.mail.outbox import MailUnavailable, delivery_log
 from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Permanent, Sender, SendRate, Temporary, sender
+from campus.mail.signals import delivery_failed
+from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,6 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
 
 def _settle_failed(delivery: str, request: MailRequest | None) -> None:
     delivery_log().set(delivery, Status.FAILED)
-    if request is not None and request.issued:
-        # Nothing arrived, so nothing may stay valid; a new code may go at once.
-        from campus.codes import withdraw
-
-        withdraw(request)
+    if request is not None:
+        # Nothing arrived, so nothing it carried may stay valid; a new code may go at once.
+        delivery_failed.send(current_app.import_name, request=request)

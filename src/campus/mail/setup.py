@@ -6,13 +6,13 @@ import redis
 from flask import Flask
 
 from campus.extensions import db
-from campus.mail.delivery import DeliveryLog, RedisDeliveryLog, SqlDeliveryLog
 from campus.mail.outbox import DirectOutbox
+from campus.mail.queue import QueueOutbox
+from campus.mail.queue import init_app as init_queue
+from campus.mail.statuses import DeliveryLog, RedisDeliveryLog, SqlDeliveryLog, mail_deliveries
 
 
 def init_app(app: Flask) -> None:
-    from campus.models import mail_deliveries
-
     log: DeliveryLog
     if app.config.get("REDIS_URL"):
         client = redis.Redis.from_url(
@@ -24,9 +24,6 @@ def init_app(app: Flask) -> None:
             log = SqlDeliveryLog(db.engine, mail_deliveries)
     app.extensions["campus.deliveries"] = log
     if app.config["MAIL_DELIVERY"] == "queue":
-        from campus.mail.queue import QueueOutbox
-        from campus.mail.queue import init_app as init_queue
-
         init_queue(app)
         app.extensions["campus.outbox"] = QueueOutbox(log)
     else:

@@ -11,6 +11,7 @@ import smtplib
 import ssl
 from typing import Any
 
+from flask import current_app
 from flask_mailman.backends.smtp import EmailBackend
 from flask_mailman.utils import DNS_NAME
 
@@ -31,8 +32,6 @@ class VerifiedSMTPEmailBackend(EmailBackend):  # type: ignore[misc]
 
     def __init__(self, *args: Any, ca_file: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from flask import current_app
-
         self.ca_file = ca_file or current_app.config.get("MAIL_CA_FILE")
 
     @property

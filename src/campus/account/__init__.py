@@ -1,9 +1,0 @@
-"""A member's own pages: their address, and changing it by code."""
-
-from __future__ import annotations
-
-from flask import Blueprint
-
-bp = Blueprint("account", __name__, url_prefix="/account")
-
-from campus.account import views  # noqa: E402, F401  (registers the routes)

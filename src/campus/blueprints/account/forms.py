@@ -1,0 +1,11 @@
+"""Shapes of a member's requests."""
+
+from __future__ import annotations
+
+from campus.web.forms import AddressForm, code_field
+
+__all__ = ["AddressForm", "ChangeEmailForm"]
+
+
+class ChangeEmailForm(AddressForm):
+    code = code_field()

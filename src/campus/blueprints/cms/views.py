@@ -1,0 +1,73 @@
+"""CMS views: each checks the request's shape, makes one call, and answers."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from campus.blueprints import change_email
+from campus.blueprints.answers import log_in, logged_out, login_page
+from campus.blueprints.cms import bp
+from campus.blueprints.cms.forms import EmailCaptchaForm, ResetEmailForm
+from campus.web.auth import current_account, recent_login_required, staff_required
+from campus.web.rate_limits import code_checking, code_sending
+from campus.web.responses import json_only
+
+AREA = change_email.Area(
+    area="cms",
+    send="cms.email_captcha",
+    confirm="cms.resetemail_post",
+    home="cms.index",
+    code_field="captcha",
+)
+
+
+@bp.get("/login")
+def login() -> str | Response:
+    return login_page(heading=_("Log in to the CMS"), post="cms.login_post", home="cms.index")
+
+
+@bp.post("/login")
+def login_post() -> Response:
+    return log_in()
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    return logged_out(login="cms.login")
+
+
+@bp.get("/")
+@staff_required
+def index() -> str:
+    return render_template("cms/index.html", account=current_account())
+
+
+@bp.get("/resetemail")
+@staff_required
+def resetemail() -> str:
+    return change_email.page(AREA)
+
+
+@bp.post("/email_captcha")
+@code_sending
+@staff_required
+@recent_login_required
+def email_captcha() -> Response:
+    return change_email.send_code(AREA, EmailCaptchaForm().validated())
+
+
+@bp.get("/email_captcha/<delivery>")
+@json_only
+@staff_required
+def email_captcha_status(delivery: str) -> Response:
+    return change_email.status(delivery)
+
+
+@bp.post("/resetemail")
+@code_checking
+@staff_required
+@recent_login_required
+def resetemail_post() -> Response:
+    return change_email.confirm(AREA, ResetEmailForm().validated())

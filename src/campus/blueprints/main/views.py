@@ -1,0 +1,64 @@
+"""Site-wide views: the front page, the favicon, re-authentication and the health check."""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, send_from_directory, url_for
+from flask_babel import gettext as _
+from sqlalchemy import text
+from werkzeug.wrappers import Response
+
+from campus.blueprints.main import bp
+from campus.blueprints.main.forms import ReauthForm
+from campus.emailcode import StoreUnavailable, verifier
+from campus.extensions import db
+from campus.web.auth import account_required, confirm_password, current_account
+from campus.web.errors import BadInput
+from campus.web.rate_limits import reauth_limit
+from campus.web.responses import envelope, json_only, ok
+
+
+@bp.get("/")
+def home() -> Response:
+    return redirect(url_for("access.login"))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site; a missing one is an error in their console."""
+    static = str(current_app.static_folder)
+    return send_from_directory(static, "favicon.ico", mimetype="image/vnd.microsoft.icon")
+
+
+@bp.post("/reauth")
+@account_required
+@reauth_limit
+def reauth() -> Response:
+    """Confirm the password of the logged-in account, for actions that need a recent login."""
+    form = ReauthForm().validated()
+    if not confirm_password(current_account(), form.password.data):
+        raise BadInput(_("Wrong password."), field="password")
+    return ok(_("Thank you. Continuing."))
+
+
+@bp.get("/healthz")
+@json_only
+def healthz() -> Response:
+    checks: dict[str, str] = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001  (any failure means "not healthy", and is named)
+        db.session.rollback()
+        checks["database"] = f"error: {type(exc).__name__}"
+    if current_app.config.get("REDIS_URL"):
+        try:
+            verifier().ping()
+            checks["redis"] = "ok"
+        except StoreUnavailable as exc:
+            checks["redis"] = f"error: {exc.__class__.__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    if healthy:
+        return envelope(200, _("OK"), checks)
+    return envelope(
+        503, _("The service is temporarily unavailable. Please try again later."), checks
+    )

@@ -1,0 +1,245 @@
+"""The binding: the app's one door to the verification engine, configured by ``EMAILCODE_*``.
+
+No other module of the app imports ``verification`` (an import-linter contract
+holds it). The engine knows slots, digests and stores; this module adds what
+an app needs around it: one verifier per app, codes bound to an account and
+a mailbox, the mail that carries each code, the sending budgets, security
+events, and the engine's types the layers above may name.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from campus.extensions import db
+from campus.mail.messages import MailRequest
+from campus.mail.outbox import outbox
+from campus.mail.signals import delivery_failed
+from campus.support.addresses import Address
+from campus.support.budgets import Limited, take_sending_budgets
+from campus.support.events import event
+from campus.support.keyed import keyed
+from campus.support.locale import current_locale
+from verification import (
+    Issued,
+    IssueRefused,
+    Outcome,
+    Policy,
+    StoreUnavailable,
+    TooManyFailures,
+    Verdict,
+    Verifier,
+    normalize_code,
+)
+from verification.stores.base import CodeStore
+from verification.stores.redis import RedisCodeStore
+from verification.stores.sql import SqlCodeStore, code_table, failure_table
+
+__all__ = [
+    "CodeRefused",
+    "IssueRefused",
+    "Outcome",
+    "Purpose",
+    "Sent",
+    "StoreUnavailable",
+    "TooManyFailures",
+    "Verdict",
+    "address_account",
+    "check_code",
+    "init_app",
+    "issue_unsent",
+    "normalize_code",
+    "send_code",
+    "verifier",
+]
+
+verification_codes = code_table(db.metadata)
+verification_failures = failure_table(db.metadata)
+
+
+class Purpose(enum.StrEnum):
+    """What a code proves. A code for one purpose is worthless for any other."""
+
+    CHANGE_EMAIL = "change_email"
+    SIGN_UP = "sign_up"
+    RESET_PASSWORD = "reset_password"  # noqa: S105  (a purpose, not a password)
+
+
+class CodeRefused(Exception):
+    """The typed code does not prove the address: wrong, expired or spent."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.outcome.value)
+        self.verdict = verdict
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the page needs after a code (or a notice in its place) went out."""
+
+    resend_after: int
+    expires_in: int
+    delivery: str
+
+
+def address_account(address: Address) -> str:
+    """The account name for flows keyed by an address alone (sign-up, reset).
+
+    It is the same whether or not an account has the address, so nothing about
+    the codes for it tells the two apart; and the same for every spelling of one
+    mailbox, so ``+tags`` share one cooldown and one failure count.
+    """
+    return f"addr:{keyed('address', address.mailbox)}"
+
+
+def init_app(app: Flask) -> None:
+    """Build the verifier once from config and keep it in ``app.extensions``."""
+    store: CodeStore
+    if app.config.get("REDIS_URL"):
+        store = RedisCodeStore.from_url(app.config["REDIS_URL"])
+    else:
+        with app.app_context():
+            engine = db.engine
+            store = SqlCodeStore(engine, verification_codes, verification_failures)
+    app.extensions["campus.verifier"] = Verifier(
+        policy=Policy.from_mapping(app.config),
+        store=store,
+        secret_key=app.config["SECRET_KEY"].encode("utf-8"),
+        # Tests move time by hand; everyone else gets the wall clock.
+        clock=app.config.get("CAMPUS_CLOCK", time.time),
+    )
+    # The mail layer knows no codes: it says a delivery failed, and the code goes here.
+    delivery_failed.connect(_withdraw_undelivered)
+
+
+def verifier() -> Verifier:
+    found: Verifier = current_app.extensions["campus.verifier"]
+    return found
+
+
+def send_code(purpose: Purpose, *, account: str, address: Address, client: str) -> Sent:
+    """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
+    issued = _issue(purpose, account=account, address=address, client=client)
+    request = MailRequest(
+        kind=f"{purpose}_code",
+        to=address.value,
+        locale=current_locale(),
+        context={"code": issued.code, "minutes": max(1, issued.expires_in // 60)},
+        issued={"purpose": purpose, "account": account, "address": address.mailbox},
+    )
+    try:
+        delivery = outbox().send(request, owner=account, ttl=issued.expires_in)
+    except Exception:
+        # Whatever went wrong, an undelivered code must not stay valid.
+        _withdraw(issued, to=address.value)
+        raise
+    event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
+    return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
+
+
+def issue_unsent(purpose: Purpose, *, account: str, address: Address, client: str) -> None:
+    """Issue a code that is never mailed, so the slot behaves as if one had been.
+
+    Used where mailing a code would tell a stranger whether an account exists:
+    the cooldown, attempt count and answers to guesses are then the same. Raises
+    IssueRefused exactly when a real code would have been refused, so a notice
+    sent in its place goes no more often than a code would.
+    """
+    _issue(purpose, account=account, address=address, client=client)
+
+
+def check_code(
+    purpose: Purpose, *, account: str, address: Address, code: str, client: str
+) -> Verdict:
+    """Verify and spend a typed code, log the outcome, and raise CodeRefused unless right."""
+    try:
+        verdict = verifier().verify(
+            purpose=purpose, account=account, address=address.mailbox, code=code, client=client
+        )
+    except TooManyFailures as capped:
+        _log_limited(capped, account, address, purpose)
+        raise
+    event(
+        "code.verified" if verdict.is_ok else "code.refused",
+        account=account,
+        address=address.value,
+        purpose=purpose,
+        outcome=verdict.outcome.value,
+        attempts_left=verdict.attempts_left,
+    )
+    if not verdict.is_ok:
+        raise CodeRefused(verdict)
+    return verdict
+
+
+def _issue(purpose: Purpose, *, account: str, address: Address, client: str) -> Issued:
+    """Issue a code, then spend the mailbox's sending budget; on any refusal, nothing stays.
+
+    The cooldown is checked first (a code refused by it spends no budget); the
+    budget is taken atomically after, so racing requests cannot overshoot it.
+    """
+    try:
+        issued = verifier().issue(
+            purpose=purpose, account=account, address=address.mailbox, client=client
+        )
+    except IssueRefused as refused:
+        _log_limited(refused, account, address, purpose)
+        raise
+    try:
+        take_sending_budgets(address)
+    except Limited as limited:
+        verifier().withdraw(
+            purpose=purpose, account=account, address=address.mailbox, code=issued.code
+        )
+        event(
+            "code.limited",
+            account=account,
+            address=address.value,
+            purpose=purpose,
+            limit=limited.scope,
+            retry_after=limited.retry_after,
+        )
+        raise
+    return issued
+
+
+def _withdraw(issued: Issued, *, to: str) -> None:
+    withdrawn = verifier().withdraw(
+        purpose=issued.purpose, account=issued.account, address=issued.address, code=issued.code
+    )
+    if withdrawn:
+        event("code.withdrawn", account=issued.account, address=to, purpose=issued.purpose)
+
+
+def _withdraw_undelivered(sender: Any, *, request: MailRequest, **_: Any) -> None:
+    """Void the code a mail request carried: it could not be delivered."""
+    if not request.issued:
+        return
+    slot = request.issued
+    withdrawn = verifier().withdraw(
+        purpose=slot["purpose"],
+        account=slot["account"],
+        address=slot["address"],
+        code=str(request.context["code"]),
+    )
+    if withdrawn:
+        event(
+            "code.withdrawn", account=slot["account"], address=request.to, purpose=slot["purpose"]
+        )
+
+
+def _log_limited(refused: IssueRefused, account: str, address: Address, purpose: str) -> None:
+    reason = "failure_cap" if isinstance(refused, TooManyFailures) else "cooldown"
+    event(
+        "code.limited",
+        account=account,
+        address=address.value,
+        purpose=purpose,
+        limit=reason,
+        retry_after=refused.retry_after,
+    )

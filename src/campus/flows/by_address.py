@@ -1,0 +1,46 @@
+"""What sign-up and password reset share: codes for an address alone, decided after the answer.
+
+Both answer a code request the same whether or not an account has the
+address. Looking it up, issuing the code and sending the mail happen after
+the answer (``support.quiet``), so the answer cannot tell what they found; and
+both are keyed by the address's own account name (``emailcode.address_account``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from campus.emailcode import IssueRefused, Purpose, address_account, check_code
+from campus.flows.passwords import check_new_password
+from campus.support.addresses import Address
+from campus.support.budgets import Limited
+from campus.support.locale import current_locale
+from campus.support.quiet import quiet
+
+Job = Callable[[Address, str, str], None]
+
+
+def after_the_answer(job: Job, address: Address, *, client: str) -> None:
+    """Run ``job(address, account name, client)`` once the request has answered."""
+    quiet().submit(_run, job, address.value, client, locale=current_locale())
+
+
+def _run(job: Job, value: str, client: str) -> None:
+    address = Address(value)
+    try:
+        job(address, address_account(address), client)
+    except (IssueRefused, Limited):
+        return  # expected, and already logged as ``code.limited``
+
+
+def prove_for_new_password(
+    purpose: Purpose, address: Address, *, code: str, password: str, client: str
+) -> str:
+    """Check the new password's rules, then spend the code; return the address's account name.
+
+    The password is checked first so a weak one costs no try of the code.
+    """
+    check_new_password(address.value, password)
+    name = address_account(address)
+    check_code(purpose, account=name, address=address, code=code, client=client)
+    return name

@@ -1,0 +1,45 @@
+"""Resetting a forgotten password by a code sent to the account's address."""
+
+from __future__ import annotations
+
+from campus.emailcode import CodeRefused, Outcome, Purpose, Verdict, issue_unsent, send_code
+from campus.emailcode import verifier as code_verifier
+from campus.flows.by_address import after_the_answer, prove_for_new_password
+from campus.flows.notices import send_notice_after_the_fact, when
+from campus.flows.passwords import change_password
+from campus.models import Account, find_by_email, utcnow
+from campus.support.addresses import Address
+from campus.support.events import event
+
+
+def request_code(address: Address, *, client: str) -> None:
+    """Answer at once; whether a code goes out is decided after the answer."""
+    after_the_answer(_send, address, client=client)
+
+
+def _send(address: Address, name: str, client: str) -> None:
+    if find_by_email(address.key) is None:
+        # No account: nothing is sent, but the slot answers guesses as a real one would.
+        issue_unsent(Purpose.RESET_PASSWORD, account=name, address=address, client=client)
+        return
+    send_code(Purpose.RESET_PASSWORD, account=name, address=address, client=client)
+
+
+def complete(address: Address, *, code: str, password: str, client: str) -> Account:
+    """Set the new password once the code proves the address; every session ends."""
+    name = prove_for_new_password(
+        Purpose.RESET_PASSWORD, address, code=code, password=password, client=client
+    )
+    account = find_by_email(address.key)
+    if account is None:
+        raise CodeRefused(Verdict(Outcome.USED_UP))  # the account went while the code waited
+    change_password(account, password)
+    code_verifier().revoke_account(name)
+    event("password.reset", account=account.verification_account, address=account.email)
+    send_notice_after_the_fact(
+        "password_changed_notice",
+        to=account.email,
+        owner=account.verification_account,
+        context={"changed_at": when(utcnow())},
+    )
+    return account

@@ -1,0 +1,380 @@
+"""Settings: each declared once here, read from the environment (and ``.env``), checked at start.
+
+``SETTINGS`` is the one table: name, type, default and meaning. The README's
+settings table is ``readme_table()``'s output, and a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting an operator may set: its type, its default (None: unset) and its meaning.
+
+    ``shown`` is how the README states a default that is not a plain value.
+    """
+
+    name: str
+    kind: type[str] | type[int] | type[float] | type[bool]
+    default: str | int | float | bool | None
+    meaning: str
+    shown: str | None = None
+
+    @property
+    def shown_default(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if self.default is None:
+            return "unset"
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        if isinstance(self.default, str):
+            return f"`{self.default}`"
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SECRET_KEY",
+        str,
+        None,
+        "sessions, CSRF, code digests",
+        shown="generated into `instance/secret_key` in development; required otherwise",
+    ),
+    Setting(
+        "DATABASE_URL",
+        str,
+        None,
+        "any SQLAlchemy URL; `postgresql://` uses psycopg 3",
+        shown="`sqlite:///instance/campus.sqlite3`",
+    ),
+    Setting(
+        "REDIS_URL",
+        str,
+        None,
+        "when set, codes, rate limits, delivery statuses and the mail queue live in Redis; "
+        "without it they live in the database, shared by every process",
+    ),
+    Setting(
+        "PUBLIC_URL",
+        str,
+        "http://127.0.0.1:5000",
+        "the site's address for links in mail (never taken from the request's Host header); "
+        "set it in production",
+    ),
+    Setting(
+        "MAIL_DELIVERY",
+        str,
+        None,
+        "`direct` sends within the request; `queue` hands mail to the worker",
+        shown="`queue` with `REDIS_URL`, else `direct`",
+    ),
+    Setting(
+        "MAIL_SERVER",
+        str,
+        None,
+        "the SMTP provider's host; unset, mail goes to the development mailbox (development only)",
+    ),
+    Setting("MAIL_PORT", int, 587, "587 with `MAIL_USE_TLS` (STARTTLS) or 465 with `MAIL_USE_SSL`"),
+    Setting(
+        "MAIL_USE_TLS",
+        bool,
+        False,
+        "STARTTLS after connecting; the server's certificate is always verified",
+    ),
+    Setting(
+        "MAIL_USE_SSL",
+        bool,
+        False,
+        "TLS from the first byte (implicit TLS); the certificate is verified",
+    ),
+    Setting("MAIL_USERNAME", str, None, "the SMTP login"),
+    Setting(
+        "MAIL_PASSWORD",
+        str,
+        None,
+        "the SMTP password (for QQ, 163 and similar: the authorisation code)",
+    ),
+    Setting(
+        "MAIL_DEFAULT_SENDER",
+        str,
+        "Campus Forum <no-reply@campus.example>",
+        "`Name <address>`, one ASCII line: the From header of every message",
+    ),
+    Setting("MAIL_TIMEOUT", int, 10, "seconds to wait for the SMTP server"),
+    Setting(
+        "MAIL_CA_FILE",
+        str,
+        None,
+        "a PEM file of CAs to trust instead of the system store, for private relays and tests",
+        shown="unset: the system trust store",
+    ),
+    Setting(
+        "MAIL_WORKER_CONCURRENCY",
+        int,
+        8,
+        "worker threads, each with its own kept-open SMTP connection",
+    ),
+    Setting(
+        "MAIL_SEND_RATE",
+        str,
+        None,
+        "the provider's send rate shared by all workers, e.g. `20/second`",
+    ),
+    Setting(
+        "MAIL_RETRY_BASE",
+        float,
+        2.0,
+        "seconds before the first retry of a temporary failure; it doubles, with jitter, "
+        "never past the code's expiry",
+    ),
+    Setting("MAIL_RETRY_MAX_DELAY", float, 60.0, "the longest wait between retries, in seconds"),
+    Setting(
+        "MAIL_QUEUE_VISIBILITY_TIMEOUT",
+        int,
+        300,
+        "seconds before an unacknowledged message (a killed worker's) is delivered again; "
+        "must exceed twice the longest retry delay",
+    ),
+    Setting("EMAILCODE_TTL", int, 600, "seconds a code stays valid"),
+    Setting("EMAILCODE_LENGTH", int, 6, "characters in a code"),
+    Setting("EMAILCODE_MAX_ATTEMPTS", int, 5, "wrong entries that burn a code"),
+    Setting(
+        "EMAILCODE_RESEND_COOLDOWN",
+        int,
+        60,
+        "seconds before another code may go to the same address for the same purpose",
+    ),
+    Setting(
+        "EMAILCODE_FAILURE_CAP",
+        int,
+        20,
+        "wrong codes allowed per account and purpose from one client address in the "
+        "failure window, whatever the number of codes",
+    ),
+    Setting(
+        "EMAILCODE_FAILURE_CEILING",
+        int,
+        100,
+        "wrong codes allowed per account and purpose from all clients together in the "
+        "failure window (NIST SP 800-63B's ceiling)",
+    ),
+    Setting(
+        "EMAILCODE_FAILURE_WINDOW",
+        int,
+        86400,
+        "seconds of the sliding window the failure cap and ceiling count in",
+    ),
+    Setting(
+        "EMAILCODE_LIMIT_PER_ADDRESS",
+        str,
+        "5/hour",
+        "codes (and notices in their place) sent to one mailbox: case, IDN spellings, "
+        "`+tags` and, at Gmail, dots share one budget",
+    ),
+    Setting("EMAILCODE_LIMIT_PER_IP", str, "30/hour", "codes requested from one client address"),
+    Setting("EMAILCODE_LIMIT_PER_ACCOUNT", str, "10/hour", "codes requested by one account"),
+    Setting(
+        "EMAILCODE_LIMIT_GLOBAL",
+        str,
+        None,
+        "a ceiling on all codes sent (e.g. `2000/day`), to stay under the provider's daily cap",
+    ),
+    Setting(
+        "EMAILCODE_VERIFY_LIMIT_PER_IP",
+        str,
+        "60/hour",
+        "codes checked from one client address, whatever the account",
+    ),
+    Setting(
+        "RATELIMIT_ENABLED",
+        bool,
+        True,
+        "false turns off the five request-rate limits above (for load tests); the cooldown, "
+        "attempt limit, failure cap and the log-in limits below stay",
+    ),
+    # ASVS 2.2.1 allows up to 100 failed log-ins an hour per account; far fewer here.
+    Setting(
+        "LOGIN_LIMIT_PER_ACCOUNT",
+        str,
+        "10/hour",
+        "password tries for one address (whether or not it has an account) from browsers "
+        "that have not logged in to it before",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_IP",
+        str,
+        "50/hour",
+        "failed password tries from one client address, from such browsers",
+    ),
+    Setting(
+        "LOGIN_LIMIT_PER_DEVICE",
+        str,
+        "20/hour",
+        "password tries from a browser that has logged in to the account before (it "
+        "carries a signed `campus_device` cookie)",
+    ),
+    Setting(
+        "REAUTH_LIMIT_PER_ACCOUNT",
+        str,
+        "10/hour",
+        "password confirmations at `/reauth` per account",
+    ),
+    Setting(
+        "REAUTH_MAX_AGE",
+        int,
+        1800,
+        "seconds since login (or the last password check) after which changing the email "
+        "asks for the password",
+    ),
+    Setting(
+        "PROXY_FIX_X_FOR",
+        int,
+        0,
+        "trusted proxy hops; 0 ignores `X-Forwarded-For` and the client address is the socket's",
+    ),
+)
+
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+# Fixed choices, not settings: Flask's and its extensions' keys, set once here.
+FIXED: dict[str, Any] = {
+    # Tokens live as long as the session: a change-email page left open over
+    # lunch must still submit.
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "BABEL_DEFAULT_LOCALE": "zh",
+    # Every field here is a short string; a larger body is an attack or a mistake.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_PARTS": 100,
+    "LANGUAGES": ("zh", "en"),
+}
+
+DEFAULTS: dict[str, Any] = {
+    **{s.name: s.default for s in SETTINGS if s.default is not None},
+    **FIXED,
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def parse_bool(name: str, value: str) -> bool:
+    folded = value.strip().lower()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of true/false/1/0/yes/no, not {value!r}")
+
+
+_DESCRIBED = {int: "a whole number", float: "a number"}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The declared settings the environment sets, typed."""
+    settings: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name)
+        if raw is None:
+            continue
+        if setting.kind is bool:
+            settings[setting.name] = parse_bool(setting.name, raw)
+        elif setting.kind is str:
+            if raw:
+                settings[setting.name] = raw
+        elif raw.strip():
+            try:
+                settings[setting.name] = setting.kind(raw)
+            except ValueError as exc:
+                described = _DESCRIBED[setting.kind]
+                raise ConfigError(f"{setting.name} must be {described}, not {raw!r}") from exc
+    if settings.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings.pop("DATABASE_URL"))
+    return settings
+
+
+def readme_table() -> str:
+    """The README's settings table, as Markdown."""
+    rows = ["| name | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | {s.shown_default} | {s.meaning} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+def database_uri(url: str) -> str:
+    """Point plain PostgreSQL URLs at psycopg 3, the driver this project ships."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def development_secret_key(instance_path: Path) -> str:
+    """A random key kept in the instance folder so sessions survive a restart."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def check_sender(sender: str) -> None:
+    """``Name <address>`` or a bare address, ASCII, on one line: it becomes a header."""
+    name, address = parseaddr(sender)
+    if not sender.isascii() or any(ch in sender for ch in "\r\n\x00") or not address:
+        raise ConfigError("MAIL_DEFAULT_SENDER must be one ASCII line: Name <address>")
+    try:
+        # The operator's own domain may be a private one (.invalid, .test).
+        validate_email(
+            address, check_deliverability=False, globally_deliverable=False, allow_smtputf8=False
+        )
+    except EmailNotValidError as exc:
+        raise ConfigError(f"MAIL_DEFAULT_SENDER has no valid address: {exc}") from exc
+    if any(ch in name for ch in '<>@,;"'):
+        raise ConfigError("MAIL_DEFAULT_SENDER's display name must be plain text")
+
+
+def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool) -> None:
+    """Fill derived settings and refuse to start with a dangerous configuration."""
+    if not config.get("SECRET_KEY"):
+        if not is_development:
+            raise ConfigError("SECRET_KEY is required outside development")
+        config["SECRET_KEY"] = development_secret_key(instance_path)
+    if len(str(config["SECRET_KEY"])) < 16:
+        raise ConfigError("SECRET_KEY must be at least 16 characters")
+    config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}")
+    if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: 587+TLS or 465+SSL")
+    delivery = config.get("MAIL_DELIVERY") or ("queue" if config.get("REDIS_URL") else "direct")
+    if delivery not in ("queue", "direct"):
+        raise ConfigError("MAIL_DELIVERY must be queue or direct")
+    if delivery == "queue" and not config.get("REDIS_URL"):
+        raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL")
+    config["MAIL_DELIVERY"] = delivery
+    # A retry waits inside the worker unacknowledged; past the visibility
+    # timeout Redis would hand it to a second worker as well.
+    if float(config["MAIL_RETRY_MAX_DELAY"]) * 2 > int(config["MAIL_QUEUE_VISIBILITY_TIMEOUT"]):
+        raise ConfigError("MAIL_RETRY_MAX_DELAY must be under half MAIL_QUEUE_VISIBILITY_TIMEOUT")
+    if not config.get("MAIL_SERVER") and not is_development:
+        raise ConfigError("MAIL_SERVER is required outside development")
+    config["SESSION_COOKIE_SECURE"] = not is_development
+    check_sender(str(config.get("MAIL_DEFAULT_SENDER") or ""))
+    config.setdefault("MAILBOX_DIR", str(instance_path / "mailbox"))
