@@ -20,6 +20,7 @@ from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.mail.signals import delivery_failed
+from campus.support import clock
 from campus.support.addresses import Address
 from campus.support.budgets import Limited, take_sending_budgets
 from campus.support.events import event
@@ -85,6 +86,8 @@ class Sent:
     resend_after: int
     expires_in: int
     delivery: str
+    # The slot's earlier codes still alive: the page says an earlier mail's code works too.
+    earlier: int = 0
 
 
 def address_account(address: Address) -> str:
@@ -129,7 +132,14 @@ def send_code(purpose: Purpose, *, account: str, address: Address, client: str) 
         kind=f"{purpose}_code",
         to=address.value,
         locale=current_locale(),
-        context={"code": issued.code, "minutes": max(1, issued.expires_in // 60)},
+        context={
+            "code": issued.code,
+            "minutes": max(1, issued.expires_in // 60),
+            # Each mail says when it was sent and has a subject of its own, so a
+            # late one is told from the newest, and mail clients do not fold them.
+            "sent_at": clock.now(),
+            "code_in_subject": purpose in current_app.config["EMAILCODE_CODE_IN_SUBJECT"],
+        },
         issued={"purpose": purpose, "account": account, "address": address.mailbox},
     )
     try:
@@ -139,7 +149,12 @@ def send_code(purpose: Purpose, *, account: str, address: Address, client: str) 
         _withdraw(issued, to=address.value)
         raise
     event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
-    return Sent(resend_after=issued.resend_after, expires_in=issued.expires_in, delivery=delivery)
+    return Sent(
+        resend_after=issued.resend_after,
+        expires_in=issued.expires_in,
+        delivery=delivery,
+        earlier=issued.earlier,
+    )
 
 
 def issue_unsent(purpose: Purpose, *, account: str, address: Address, client: str) -> None:

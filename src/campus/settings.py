@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -241,6 +242,21 @@ SETTINGS: tuple[Setting, ...] = (
         "asks for the password",
     ),
     Setting(
+        "SITE_TIMEZONE",
+        str,
+        "Asia/Shanghai",
+        "the time zone of times shown in mail and pages (an IANA name)",
+    ),
+    Setting(
+        "EMAILCODE_CODE_IN_SUBJECT",
+        str,
+        None,
+        "`true` or `false` for every code mail, or a comma list of purposes "
+        "(`sign_up,change_email,reset_password,log_in`) whose mail has the code in its "
+        "subject; any other code mail's subject carries the time it was sent",
+        shown="on for sign-up and change of email, off for reset and log-in",
+    ),
+    Setting(
         "PROXY_FIX_X_FOR",
         int,
         0,
@@ -317,6 +333,28 @@ def readme_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+# A code on a lock screen is worth more for a reset or a log-in than for proving
+# a new address; docs/security.md says why these two stay out of the subject.
+CODE_IN_SUBJECT_BY_DEFAULT = frozenset({"sign_up", "change_email"})
+CODE_PURPOSES = frozenset({"sign_up", "change_email", "reset_password", "log_in"})
+
+
+def code_in_subject(value: object) -> frozenset[str]:
+    """The purposes whose code mail shows the code in its subject."""
+    if value is None or isinstance(value, frozenset | set):
+        return CODE_IN_SUBJECT_BY_DEFAULT if value is None else frozenset(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return CODE_PURPOSES
+    if text in _FALSE:
+        return frozenset()
+    purposes = frozenset(part.strip() for part in text.split(","))
+    unknown = purposes - CODE_PURPOSES
+    if unknown:
+        raise ConfigError(f"EMAILCODE_CODE_IN_SUBJECT names no purpose {sorted(unknown)}")
+    return purposes
+
+
 def database_uri(url: str) -> str:
     """Point plain PostgreSQL URLs at psycopg 3, the driver this project ships."""
     for prefix in ("postgres://", "postgresql://"):
@@ -377,4 +415,11 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
         raise ConfigError("MAIL_SERVER is required outside development")
     config["SESSION_COOKIE_SECURE"] = not is_development
     check_sender(str(config.get("MAIL_DEFAULT_SENDER") or ""))
+    config.setdefault("SITE_TIMEZONE", BY_NAME["SITE_TIMEZONE"].default)
+    try:
+        ZoneInfo(str(config["SITE_TIMEZONE"]))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"SITE_TIMEZONE is not a time zone: {config['SITE_TIMEZONE']!r}") from exc
+    config["BABEL_DEFAULT_TIMEZONE"] = config["SITE_TIMEZONE"]
+    config["EMAILCODE_CODE_IN_SUBJECT"] = code_in_subject(config.get("EMAILCODE_CODE_IN_SUBJECT"))
     config.setdefault("MAILBOX_DIR", str(instance_path / "mailbox"))

@@ -37,6 +37,8 @@ class Issued:
     code: str
     expires_in: int
     resend_after: int
+    # The slot's earlier codes still alive beside this one.
+    earlier: int = 0
 
     def __repr__(self) -> str:
         # Keep the code out of tracebacks and log lines that format this object.

@@ -26,6 +26,11 @@ class Policy:
     failure_cap: int = 20
     failure_ceiling: int = 100
     failure_window: int = 86400
+    # Codes of one slot alive at once, each with its own expiry. Mail held back
+    # for minutes (greylisting, a slow campus relay) must not turn the code in it
+    # into a wrong one once the person asked again. Each live code adds a chance
+    # per guess, so the guessing bound grows with it (docs/security.md).
+    live_codes: int = 3
 
     def __post_init__(self) -> None:
         if self.ttl <= 0:
@@ -44,6 +49,8 @@ class Policy:
             raise ValueError("failure_cap must be at least max_attempts, over a positive window")
         if self.failure_ceiling < self.failure_cap:
             raise ValueError("failure_ceiling must be at least failure_cap")
+        if not 1 <= self.live_codes <= 5:
+            raise ValueError("live_codes must be between 1 and 5")
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any], prefix: str = "EMAILCODE_") -> Policy:

@@ -45,10 +45,12 @@ class Verifier:
             cap=policy.failure_cap,
             ceiling=policy.failure_ceiling,
             window=policy.failure_window * 1000,
+            live_codes=policy.live_codes,
         )
 
     def issue(self, *, purpose: str, account: str, address: str, client: str = "") -> Issued:
-        """Make a new code for the slot, replacing any earlier one.
+        """Make a new code for the slot. The slot's earlier codes stay alive until they
+        expire or ``policy.live_codes`` newer ones retire them; ``Issued.earlier`` counts them.
 
         Keyword-only: purpose, account, address and client are all strings, and
         a swapped pair would bind the code to the wrong slot without an error.
@@ -77,12 +79,14 @@ class Verifier:
             code=code,
             expires_in=self.policy.ttl,
             resend_after=self.policy.resend_cooldown,
+            earlier=result.earlier,
         )
 
     def verify(
         self, *, purpose: str, account: str, address: str, code: str, client: str = ""
     ) -> Verdict:
-        """Check a typed code and, if right, spend it in the same atomic step.
+        """Check a typed code against every live code of the slot and, if one is right,
+        spend them all in the same atomic step.
 
         Raises TooManyFailures while ``client``'s failure cap for the account and
         purpose, or the ceiling for all clients, is full.

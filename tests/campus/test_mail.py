@@ -7,6 +7,7 @@ import email.policy
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -48,7 +49,8 @@ def test_message_has_text_and_html_in_the_requesters_language(
     assert str(minutes) in text.get_content()
     with app.test_request_context(), force_locale(locale):
         subject = _("Campus forum email verification code")
-    assert message["Subject"] == subject
+    colon = "：" if locale == "zh" else ": "  # the code follows the seed's subject
+    assert message["Subject"] == f"{subject}{colon}{code}"
     assert cjk(text.get_content()) is (locale == "zh")
     assert message["To"] == NEW
 
@@ -57,7 +59,7 @@ def test_chinese_subject_is_the_seeds(app: Flask, staff: Person) -> None:
     api = Api(app.test_client())
     log_in(staff, api)
     api.post("/cms/email_captcha", {"email": NEW})
-    assert only_message(app)["Subject"] == "校园论坛邮箱验证码"
+    assert only_message(app)["Subject"] == f"校园论坛邮箱验证码：{last_code(app)}"
 
 
 def test_validity_follows_the_configured_ttl(make_app: Callable[..., Flask]) -> None:
@@ -99,8 +101,11 @@ def test_old_address_is_told_of_the_change(app: Flask, staff: Person, language: 
 
         account = db.session.get(Account, staff.id)
         assert account is not None and account.email_changed_at is not None
-        stamp = account.email_changed_at.strftime("%Y-%m-%d %H:%M")
+        local = account.email_changed_at.astimezone(ZoneInfo(app.config["SITE_TIMEZONE"]))
+    # In the site's time zone, written the reader's way.
+    stamp = local.strftime("%-I:%M:%S") if language == "en" else local.strftime("%H:%M:%S")
     assert stamp in notice.text
+    assert ("China Standard Time" if language == "en" else "中国标准时间") in notice.text
     assert cjk(notice.text) is (language != "en")
     with app.test_request_context(), force_locale("en" if language == "en" else "zh"):
         assert notice.subject == _("Your Campus Forum email address was changed")

@@ -8,9 +8,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
+from campus.emailcode import verification_codes, verifier
 from campus.extensions import db
+from verification.codes import account_tag, code_digest, slot_id
 
 INDEX = "uq_accounts_email_lower"
 
@@ -41,3 +44,31 @@ def test_the_case_insensitive_unique_index_exists(app: Flask) -> None:
         definition = conn.execute(text(queries[conn.dialect.name]), {"name": INDEX}).scalar_one()
     assert "UNIQUE" in definition.upper()
     assert re.search(r"lower\(\(?\"?email\"?\)?(::text\))?", definition.lower())
+
+
+def test_a_code_stored_before_slots_held_three_still_works_after_the_upgrade(app: Flask) -> None:
+    """The migration to three live codes per slot rewrites a stored code, losing none."""
+    key = app.config["SECRET_KEY"].encode()
+    purpose, account, address, code = "change_email", "account:owner", "a@example.com", "ABCDEF"
+    with app.app_context():
+        downgrade(revision="5b0d9c3e1a47")
+        now = int(app.config["CAMPUS_CLOCK"]() * 1000)
+        with db.engine.begin() as conn:
+            conn.execute(
+                verification_codes.insert().values(
+                    slot=slot_id(key=key, purpose=purpose, account=account, address=address),
+                    account=account_tag(key=key, account=account),
+                    purpose=purpose,
+                    digest=code_digest(
+                        key=key, purpose=purpose, account=account, address=address, code=code
+                    ),
+                    state="live",
+                    failures=0,
+                    expires_at=now + 600_000,
+                    resend_at=now + 60_000,
+                    retain_until=now + 600_000,
+                )
+            )
+        upgrade()
+        verdict = verifier().verify(purpose=purpose, account=account, address=address, code=code)
+    assert verdict.is_ok

@@ -102,15 +102,86 @@ def test_resend_within_cooldown_is_refused_with_the_wait(
     verifier.issue(purpose="reset_password", account=A, address=ADDR)
 
 
-def test_new_code_replaces_the_old_one(verifier: Verifier, clock: FakeClock) -> None:
-    old = verifier.issue(purpose=P, account=A, address=ADDR).code
+def issue_three(verifier: Verifier, clock: FakeClock) -> list[str]:
+    """Three codes for one slot, a cooldown apart, all alive."""
+    codes = []
+    for n in range(3):
+        if n:
+            clock.advance(verifier.policy.resend_cooldown)
+        codes.append(verifier.issue(purpose=P, account=A, address=ADDR).code)
+    return codes
+
+
+def test_the_last_three_codes_stay_alive(verifier: Verifier, clock: FakeClock) -> None:
+    first = verifier.issue(purpose=P, account=A, address=ADDR)
+    assert first.earlier == 0
     clock.advance(verifier.policy.resend_cooldown)
-    new = verifier.issue(purpose=P, account=A, address=ADDR).code
-    if old != new:
-        assert (
-            verifier.verify(purpose=P, account=A, address=ADDR, code=old).outcome is Outcome.WRONG
-        )
-    assert verifier.verify(purpose=P, account=A, address=ADDR, code=new).outcome is Outcome.OK
+    second = verifier.issue(purpose=P, account=A, address=ADDR)
+    assert second.earlier == 1
+    # The mail that was held back arrives, and its code still works.
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=first.code).is_ok
+
+
+def test_spending_any_code_spends_them_all(verifier: Verifier, clock: FakeClock) -> None:
+    codes = issue_three(verifier, clock)
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=codes[1]).is_ok
+    for code in codes:
+        verdict = verifier.verify(purpose=P, account=A, address=ADDR, code=code)
+        assert verdict.outcome is Outcome.USED_UP
+
+
+def test_a_fourth_code_retires_the_first(verifier: Verifier, clock: FakeClock) -> None:
+    codes = issue_three(verifier, clock)
+    clock.advance(verifier.policy.resend_cooldown)
+    fourth = verifier.issue(purpose=P, account=A, address=ADDR)
+    assert fourth.earlier == 2
+    if codes[0] not in (*codes[1:], fourth.code):
+        verdict = verifier.verify(purpose=P, account=A, address=ADDR, code=codes[0])
+        assert verdict.outcome is Outcome.WRONG
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=codes[1]).is_ok
+
+
+def test_each_code_expires_on_its_own(verifier: Verifier, clock: FakeClock) -> None:
+    first = verifier.issue(purpose=P, account=A, address=ADDR).code
+    clock.advance(verifier.policy.resend_cooldown)
+    second = verifier.issue(purpose=P, account=A, address=ADDR).code
+    clock.advance(verifier.policy.ttl - verifier.policy.resend_cooldown)  # the first's expiry
+    if first != second:
+        verdict = verifier.verify(purpose=P, account=A, address=ADDR, code=first)
+        assert verdict.outcome is Outcome.EXPIRED
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=second).is_ok
+
+
+def test_the_live_codes_share_one_attempt_count(verifier: Verifier, clock: FakeClock) -> None:
+    codes = issue_three(verifier, clock)
+    bad = wrong_code(codes[0], verifier.policy.alphabet)
+    while bad in codes:
+        bad = wrong_code(bad, verifier.policy.alphabet)
+    lefts = [
+        verifier.verify(purpose=P, account=A, address=ADDR, code=bad).attempts_left
+        for _ in range(verifier.policy.max_attempts)
+    ]
+    assert lefts == list(range(verifier.policy.max_attempts - 1, -1, -1))
+    for code in codes:  # five wrong tries burned all three
+        verdict = verifier.verify(purpose=P, account=A, address=ADDR, code=code)
+        assert verdict.outcome is Outcome.USED_UP
+
+
+def test_twenty_racing_submissions_across_three_live_codes_succeed_once(
+    verifier: Verifier, clock: FakeClock
+) -> None:
+    codes = issue_three(verifier, clock)
+    barrier = threading.Barrier(20)
+
+    def race(n: int) -> Outcome:
+        barrier.wait()
+        code = codes[n % 3]
+        return verifier.verify(purpose=P, account=A, address=ADDR, code=code).outcome
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(race, range(20)))
+    assert outcomes.count(Outcome.OK) == 1
+    assert outcomes.count(Outcome.USED_UP) == 19
 
 
 def test_new_code_does_not_reset_the_failure_count(verifier: Verifier, clock: FakeClock) -> None:
@@ -172,15 +243,17 @@ def test_withdrawn_code_is_void_and_may_be_resent_at_once(verifier: Verifier) ->
     )
 
 
-def test_withdraw_leaves_a_newer_code_alone(verifier: Verifier, clock: FakeClock) -> None:
+def test_withdraw_voids_only_that_code(verifier: Verifier, clock: FakeClock) -> None:
     first = verifier.issue(purpose=P, account=A, address=ADDR)
     clock.advance(verifier.policy.resend_cooldown)
     second = verifier.issue(purpose=P, account=A, address=ADDR)
-    if first.code != second.code:
-        assert verifier.withdraw(purpose=P, account=A, address=ADDR, code=first.code) is False
-    assert (
-        verifier.verify(purpose=P, account=A, address=ADDR, code=second.code).outcome is Outcome.OK
-    )
+    if first.code == second.code:
+        return  # one chance in 887 million: nothing to tell apart
+    assert verifier.withdraw(purpose=P, account=A, address=ADDR, code=first.code) is True
+    assert verifier.withdraw(purpose=P, account=A, address=ADDR, code=first.code) is False
+    verdict = verifier.verify(purpose=P, account=A, address=ADDR, code=first.code)
+    assert verdict.outcome is Outcome.WRONG
+    assert verifier.verify(purpose=P, account=A, address=ADDR, code=second.code).is_ok
 
 
 def test_revoke_account_voids_all_its_codes_and_no_others(verifier: Verifier) -> None:

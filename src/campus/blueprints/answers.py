@@ -67,6 +67,7 @@ def code_sent(sent: Sent) -> Response:
         resend_after=sent.resend_after,
         expires_in=sent.expires_in,
         delivery=sent.delivery,
+        earlier_codes=sent.earlier,
     )
 
 

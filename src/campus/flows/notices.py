@@ -9,11 +9,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask_babel import format_datetime
-
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
-from campus.support.locale import current_locale
+from campus.support.locale import current_locale, site_time
 
 log = logging.getLogger(__name__)
 
@@ -38,5 +36,5 @@ def send_notice_after_the_fact(kind: str, *, to: str, owner: str, context: dict[
 
 
 def when(moment: datetime) -> str:
-    """A moment as notices show it."""
-    return str(format_datetime(moment, "yyyy-MM-dd HH:mm")) + " UTC"
+    """A moment as notices show it: the site's time zone, the reader's way of writing it."""
+    return site_time(moment)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.header import Header
 from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app, render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
 from flask_mailman import EmailMultiAlternatives
 
 from campus.support.addresses import parse_address
+from campus.support.locale import site_time
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,24 @@ class MailRequest:
         return f"MailRequest(kind={self.kind!r}, locale={self.locale!r})"
 
 
+def subject(request: MailRequest) -> str:
+    """The subject in the current language: a fixed template, and for a code mail the code
+    or the time it was sent after it, so that no two code mails share one subject."""
+    context = request.context
+    if "sent_at" not in context:
+        return _subjects()[request.kind]
+    fixed = _subjects()[request.kind]
+    if context.get("code_in_subject"):
+        # The code is drawn from a fixed alphabet of capitals and digits.
+        return str(_("%(subject)s: %(code)s", subject=fixed, code=context["code"]))
+    time = format_datetime(_sent_at(request), "HH:mm:ss")
+    return str(_("%(subject)s (sent %(time)s)", subject=fixed, time=time))
+
+
+def _sent_at(request: MailRequest) -> datetime:
+    return datetime.fromtimestamp(float(request.context["sent_at"]), UTC)
+
+
 def _subjects() -> dict[str, str]:
     # Fixed templates only: nothing a user typed ever reaches a header.
     return {
@@ -53,12 +74,15 @@ def render(request: MailRequest) -> EmailMultiAlternatives:
     """Build the text and HTML message for a request, in the request's language."""
     recipient = parse_address(request.to).value  # re-checked: headers take only valid addresses
     with force_locale(request.locale):
-        subject = _subjects()[request.kind]
-        text = render_template(f"mail/{request.kind}.txt", **request.context)
-        html = render_template(f"mail/{request.kind}.html", **request.context)
+        context = dict(request.context)
+        if "sent_at" in context:
+            context["sent_at"] = site_time(_sent_at(request))
+        title = subject(request)
+        text = render_template(f"mail/{request.kind}.txt", **context)
+        html = render_template(f"mail/{request.kind}.html", **context)
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    message = EmailMultiAlternatives(
-        subject=subject,
+    message = _Composed(
+        subject=title,
         body=text,
         from_email=sender,
         to=[recipient],
@@ -67,6 +91,21 @@ def render(request: MailRequest) -> EmailMultiAlternatives:
     message.attach_alternative(html, "text/html")
     _check_headers(message)
     return message
+
+
+class _Composed(EmailMultiAlternatives):  # type: ignore[misc]
+    """Flask-Mailman's message with a subject folded the standard way.
+
+    Its own encoding splits a long non-ASCII subject without counting the
+    ``Subject: `` before it, so the header starts with a fold and readers show
+    the subject with a leading space. A ``Header`` that knows its name folds right.
+    """
+
+    def message(self) -> Any:
+        built = super().message()
+        charset = "us-ascii" if self.subject.isascii() else "utf-8"
+        built.replace_header("Subject", Header(self.subject, charset, header_name="Subject"))
+        return built
 
 
 def message_id(sender: str) -> str:

@@ -1,8 +1,11 @@
 """The storage contract every store meets, and the rules they all apply.
 
-A *slot* is one (purpose, account, address). It holds at most one live code digest
-and a failure count that outlives the code: replacing a code never resets it
-(NIST SP 800-63B rev. 4), only a right code or the slot aging out does.
+A *slot* is one (purpose, account, address). It holds the digests of its last few
+codes (``Rules.live_codes``, three by default), each with its own expiry, so a
+code that mail held back still works after the person asked again; and one
+failure count they all share, which outlives them: a new code never resets it
+(NIST SP 800-63B rev. 4), only a right code or the slot aging out does. A right
+code spends every code of the slot at once.
 
 Beside the slots, each (account, purpose) keeps the times of its recent wrong
 codes and the client each came from: past ``cap`` of them from one client, or
@@ -36,7 +39,11 @@ class Slot:
 
 @dataclass(frozen=True)
 class Record:
-    """What a store keeps for a slot. ``digest`` is an HMAC, never a code."""
+    """What a store keeps for a slot.
+
+    ``digest`` holds the live codes as ``<hmac>@<expires_at>`` joined by ``,``:
+    HMACs, never codes. ``expires_at`` is the latest of their expiries.
+    """
 
     digest: str
     state: str
@@ -56,6 +63,7 @@ class Rules:
     cap: int
     ceiling: int
     window: int
+    live_codes: int = 3
 
 
 class Refusal(enum.Enum):
@@ -67,10 +75,14 @@ class Refusal(enum.Enum):
 
 @dataclass(frozen=True)
 class SaveResult:
-    """``refusal`` is None when the code was saved; otherwise wait ``wait_ms``."""
+    """``refusal`` is None when the code was saved; otherwise wait ``wait_ms``.
+
+    ``earlier`` counts the slot's other codes still alive beside the new one.
+    """
 
     refusal: Refusal | None = None
     wait_ms: int = 0
+    earlier: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,13 +98,14 @@ class CodeStore(Protocol):
     """Atomic operations on slots. Each call is all-or-nothing."""
 
     def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
-        """Replace the slot's code unless cooling down, locked or capped for ``client``."""
+        """Add a code to the slot (retiring the oldest past ``live_codes``) unless cooling
+        down, locked or capped for ``client``."""
 
     def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
         """Check a digest and, if right, spend it in one step; a wrong one counts for ``client``."""
 
     def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
-        """Void a code that was never delivered, and allow an immediate resend."""
+        """Void one code that was never delivered (the others stay), and allow a resend now."""
 
     def revoke_account(self, account: str, *, now: int) -> int:
         """Void every live code of an account; return how many."""
@@ -148,14 +161,43 @@ def decide_save(
     return SaveResult()
 
 
+def parse_codes(stored: str) -> list[tuple[str, int]]:
+    """The ``(digest, expires_at)`` of each code a record holds, oldest first."""
+    entries = []
+    for entry in stored.split(",") if stored else []:
+        digest, _, expires = entry.partition("@")
+        entries.append((digest, int(expires)))
+    return entries
+
+
+def join_codes(entries: list[tuple[str, int]]) -> str:
+    return ",".join(f"{digest}@{expires}" for digest, expires in entries)
+
+
+def codes_after_save(
+    record: Record | None, *, digest: str, now: int, rules: Rules
+) -> list[tuple[str, int]]:
+    """The slot's codes once ``digest`` joins them: the newest ``live_codes``, unexpired."""
+    kept = []
+    if record is not None and record.state == LIVE:
+        kept = [(d, e) for d, e in parse_codes(record.digest) if e > now]
+    return [*kept, (digest, now + rules.ttl)][-rules.live_codes :]
+
+
 def decide_spend(record: Record | None, *, digest: str, now: int, max_attempts: int) -> Outcome:
-    """Judge a digest against a record. Every live code goes through compare_digest."""
+    """Judge a digest against a record. Every code the slot holds goes through compare_digest,
+    so the time taken says nothing about which one matched, or how nearly."""
     if record is None:
         return Outcome.EXPIRED
     if record.state != LIVE or record.failures >= max_attempts:
         return Outcome.USED_UP
-    if now >= record.expires_at:
-        return Outcome.EXPIRED
-    if hmac.compare_digest(record.digest, digest):
-        return Outcome.OK
+    entries = parse_codes(record.digest)
+    matched: int | None = None
+    for stored, expires in entries:
+        if hmac.compare_digest(stored, digest):
+            matched = expires
+    if matched is not None:
+        return Outcome.OK if now < matched else Outcome.EXPIRED
+    if all(now >= expires for _, expires in entries):
+        return Outcome.EXPIRED  # guesses at a slot with no live code cost nothing
     return Outcome.WRONG

@@ -41,37 +41,65 @@ local function cap_wait(key, now, cap, ceiling, window, client)
 end
 """
 
+# The ``digest`` field holds the live codes, ``<hmac>@<expires_at>`` joined by ``,``.
+_CODES = """
+local function parse_codes(stored)
+  local codes = {}
+  for digest, expires in string.gmatch(stored or '', '([^,@]+)@(%d+)') do
+    codes[#codes + 1] = {digest, tonumber(expires)}
+  end
+  return codes
+end
+local function join_codes(codes)
+  local parts = {}
+  for i, c in ipairs(codes) do parts[i] = c[1] .. '@' .. c[2] end
+  return table.concat(parts, ',')
+end
+"""
+
 # Fields: digest, state, failures, expires_at, resend_at, retain_until.
-# ARGV: digest, now, ttl, cooldown, max_attempts, cap, window, ceiling, client.
+# ARGV: digest, now, ttl, cooldown, max_attempts, cap, window, ceiling, client, live_codes.
 _SAVE = (
     _CAP_WAIT
+    + _CODES
     + """
 local now, max = tonumber(ARGV[2]), tonumber(ARGV[5])
 local capped = cap_wait(KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[8]), tonumber(ARGV[7]),
   ARGV[9])
 if capped > 0 then return {'locked', capped} end
-local h = redis.call('HMGET', KEYS[1], 'failures', 'resend_at', 'retain_until')
+local h = redis.call('HMGET', KEYS[1], 'failures', 'resend_at', 'retain_until', 'state', 'digest')
 local failures, retain = 0, 0
+local kept = {}
 if h[1] and tonumber(h[3]) > now then
   failures, retain = tonumber(h[1]), tonumber(h[3])
   if failures >= max then return {'locked', retain - now} end
   if now < tonumber(h[2]) then return {'cooldown', tonumber(h[2]) - now} end
+  if h[4] == 'live' then
+    for _, c in ipairs(parse_codes(h[5])) do
+      if c[2] > now then kept[#kept + 1] = c end
+    end
+  end
 end
 local ttl, cooldown = tonumber(ARGV[3]), tonumber(ARGV[4])
+kept[#kept + 1] = {ARGV[1], now + ttl}
+while #kept > tonumber(ARGV[10]) do table.remove(kept, 1) end
+local expires = 0
+for _, c in ipairs(kept) do expires = math.max(expires, c[2]) end
 retain = math.max(retain, now + ttl)
-redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'state', 'live', 'failures', failures,
-  'expires_at', now + ttl, 'resend_at', now + cooldown, 'retain_until', retain)
+redis.call('HSET', KEYS[1], 'digest', join_codes(kept), 'state', 'live', 'failures', failures,
+  'expires_at', expires, 'resend_at', now + cooldown, 'retain_until', retain)
 redis.call('PEXPIRE', KEYS[1], retain - now)
 redis.call('SADD', KEYS[2], KEYS[1])
 if redis.call('PTTL', KEYS[2]) < retain - now then redis.call('PEXPIRE', KEYS[2], retain - now) end
-return {'saved', 0}
+return {'saved', #kept - 1}
 """
 )
 
-# The compare runs over every byte whatever the input, like hmac.compare_digest.
-# ARGV: digest, now, max_attempts, ttl, cap, window, ceiling, client.
+# The compare runs over every byte of every code whatever the input, like
+# hmac.compare_digest. ARGV: digest, now, max_attempts, ttl, cap, window, ceiling, client.
 _SPEND = (
     _CAP_WAIT
+    + _CODES
     + """
 local now, max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local window = tonumber(ARGV[6])
@@ -81,16 +109,23 @@ local h = redis.call('HMGET', KEYS[1], 'digest', 'state', 'failures', 'expires_a
 if not h[1] or tonumber(h[5]) <= now then return {'expired', 0} end
 local failures = tonumber(h[3])
 if h[2] ~= 'live' or failures >= max then return {'used_up', 0} end
-if now >= tonumber(h[4]) then return {'expired', 0} end
-local a, b = h[1], ARGV[1]
-local diff = (#a == #b) and 0 or 1
-for i = 1, #b do
-  diff = bit.bor(diff, bit.bxor(string.byte(a, i) or 0, string.byte(b, i)))
+local b = ARGV[1]
+local matched, alive = nil, false
+for _, c in ipairs(parse_codes(h[1])) do
+  local a = c[1]
+  local diff = (#a == #b) and 0 or 1
+  for i = 1, #b do
+    diff = bit.bor(diff, bit.bxor(string.byte(a, i) or 0, string.byte(b, i)))
+  end
+  if diff == 0 then matched = c[2] end
+  if now < c[2] then alive = true end
 end
-if diff == 0 then
+if matched then
+  if now >= matched then return {'expired', 0} end
   redis.call('HSET', KEYS[1], 'state', 'spent', 'digest', '', 'failures', 0)
   return {'ok', 0}
 end
+if not alive then return {'expired', 0} end
 failures = failures + 1
 local retain = math.max(tonumber(h[5]), now + ttl)
 redis.call('HSET', KEYS[1], 'failures', failures, 'retain_until', retain)
@@ -101,12 +136,21 @@ return {'wrong', max - failures}
 """
 )
 
-_WITHDRAW = """
+_WITHDRAW = (
+    _CODES
+    + """
 local h = redis.call('HMGET', KEYS[1], 'digest', 'state')
-if h[2] ~= 'live' or h[1] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'void', 'digest', '', 'resend_at', ARGV[2])
+if h[2] ~= 'live' then return 0 end
+local codes, kept = parse_codes(h[1]), {}
+for _, c in ipairs(codes) do
+  if c[1] ~= ARGV[1] then kept[#kept + 1] = c end
+end
+if #kept == #codes then return 0 end
+local state = (#kept == 0) and 'void' or 'live'
+redis.call('HSET', KEYS[1], 'state', state, 'digest', join_codes(kept), 'resend_at', ARGV[2])
 return 1
 """
+)
 
 # Members of the index share its hash tag, so they live on the same cluster node.
 _REVOKE = """
@@ -143,9 +187,11 @@ class RedisCodeStore:
     def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
         keys = [_slot_key(slot), _index_key(slot.account), _failures_key(slot)]
         args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap]
-        args += [rules.window, rules.ceiling, client]
-        kind, wait = self._call(self._save, keys, args)
-        return SaveResult() if kind == "saved" else SaveResult(Refusal(kind), int(wait))
+        args += [rules.window, rules.ceiling, client, rules.live_codes]
+        kind, number = self._call(self._save, keys, args)
+        if kind == "saved":
+            return SaveResult(earlier=int(number))
+        return SaveResult(Refusal(kind), int(number))
 
     def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
         keys = [_slot_key(slot), _failures_key(slot)]

@@ -44,9 +44,12 @@ from verification.stores.base import (
     Slot,
     SpendResult,
     cap_wait,
+    codes_after_save,
     current,
     decide_save,
     decide_spend,
+    join_codes,
+    parse_codes,
     recent,
 )
 
@@ -69,7 +72,8 @@ def code_table(metadata: MetaData, name: str = "verification_codes") -> Table:
         Column("slot", String(64), primary_key=True),
         Column("account", String(24), nullable=False, index=True),
         Column("purpose", String(32), nullable=False),
-        Column("digest", String(64), nullable=False),
+        # Up to three ``<hmac>@<expires_at>`` entries (see ``base.Record``).
+        Column("digest", String(255), nullable=False),
         Column("state", String(8), nullable=False),
         Column("failures", Integer, nullable=False),
         Column("expires_at", BigInteger, nullable=False),
@@ -110,11 +114,12 @@ class SqlCodeStore:
             )
             if decision.refusal is not None:
                 return decision
+            codes = codes_after_save(record, digest=digest, now=now, rules=rules)
             values = {
-                "digest": digest,
+                "digest": join_codes(codes),
                 "state": LIVE,
                 "failures": record.failures if record else 0,
-                "expires_at": now + rules.ttl,
+                "expires_at": max(expires for _, expires in codes),
                 "resend_at": now + rules.cooldown,
                 "retain_until": max(record.retain_until if record else 0, now + rules.ttl),
             }
@@ -126,7 +131,7 @@ class SqlCodeStore:
                 )
             else:
                 self._update_if_unchanged(conn, row, slot, values)
-            return SaveResult()
+            return SaveResult(earlier=len(codes) - 1)
 
         return self._run(attempt)
 
@@ -159,13 +164,21 @@ class SqlCodeStore:
         return self._run(attempt)
 
     def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
-        t = self._t
-        statement = (
-            update(t)
-            .where(t.c.slot == slot.id, t.c.digest == digest, t.c.state == LIVE)
-            .values(state=VOID, digest="", resend_at=now)
-        )
-        return self._run(lambda conn: conn.execute(statement).rowcount == 1)
+        def attempt(conn: Connection) -> bool:
+            record = self._read(conn, slot)
+            if record is None or record.state != LIVE:
+                return False
+            codes = parse_codes(record.digest)
+            kept = [(d, e) for d, e in codes if d != digest]
+            if len(kept) == len(codes):
+                return False
+            values: dict[str, Any] = {"digest": join_codes(kept), "resend_at": now}
+            if not kept:
+                values["state"] = VOID
+            self._update_if_unchanged(conn, record, slot, values)
+            return True
+
+        return self._run(attempt)
 
     def revoke_account(self, account: str, *, now: int) -> int:
         t = self._t

@@ -156,6 +156,22 @@
     if (note) { note.textContent = ""; note.className = "delivery-status"; poll(); }
   }
 
+  // After a resend, an earlier mail's code still works: say so, since mail can be
+  // slow. Logged-in answers count the live codes; the anonymous ones may not tell
+  // (they answer alike whether or not an account exists), so count this tab's asks.
+  function earlierCodes(button, envelope, address) {
+    var earlier = envelope.data.earlier_codes;
+    if (earlier === undefined) {
+      var seen = "campus.asked." + button.getAttribute("data-key") + "." + address.trim().toLowerCase();
+      earlier = Number(sessionStorage.getItem(seen) || 0);
+      sessionStorage.setItem(seen, String(earlier + 1));
+    }
+    var note = document.getElementById("earlier-codes");
+    if (!note) { return; }
+    note.hidden = !(earlier > 0);
+    note.textContent = earlier > 0 ? button.getAttribute("data-earlier") : "";
+  }
+
   function wireCodeButton(button) {
     var form = button.closest("form");
     var clock = countdown(button);
@@ -172,6 +188,7 @@
         show(form, envelope);
         var wait = envelope.data && (envelope.data.resend_after || envelope.data.retry_after);
         if (wait) { clock.start(wait); } else { button.disabled = false; }
+        if (envelope.code === 200) { earlierCodes(button, envelope, input.value); }
         if (envelope.code === 200 && envelope.data.delivery) {
           followDelivery(button, clock, envelope.data.delivery);
         }
