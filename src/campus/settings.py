@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -242,6 +243,22 @@ SETTINGS: tuple[Setting, ...] = (
         "asks for the password",
     ),
     Setting(
+        "SIGNUP_ALLOWED_DOMAINS",
+        str,
+        None,
+        "comma list of the domains sign-up (and a member's primary address) may use: "
+        "`campus.edu.cn` exactly, `*.campus.edu.cn` that domain and its subdomains; matched "
+        "after folding case, IDN spellings and a trailing dot",
+        shown="unset: any",
+    ),
+    Setting(
+        "SIGNUP_BLOCK_DISPOSABLE",
+        bool,
+        True,
+        "refuse throwaway-mailbox domains (and their subdomains), from the maintained "
+        "`disposable-email-domains` list, for sign-up and every address an account adds",
+    ),
+    Setting(
         "SITE_TIMEZONE",
         str,
         "Asia/Shanghai",
@@ -355,6 +372,31 @@ def code_in_subject(value: object) -> frozenset[str]:
     return purposes
 
 
+def allowed_domains(value: object) -> tuple[str, ...]:
+    """The sign-up domains as ASCII, lower-case, without a trailing dot: ``x.cn`` or ``*.x.cn``.
+
+    Empty means any domain.
+    """
+    if value is None or isinstance(value, tuple):
+        return value or ()
+    patterns = []
+    for entry in str(value).split(","):
+        text = entry.strip().lower().rstrip(".")
+        if not text:
+            continue
+        wildcard = text.startswith("*.")
+        try:
+            ascii_name = idna.encode(text[2:] if wildcard else text, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ConfigError(
+                f"SIGNUP_ALLOWED_DOMAINS has a bad domain: {entry.strip()!r}"
+            ) from exc
+        if "." not in ascii_name:
+            raise ConfigError(f"SIGNUP_ALLOWED_DOMAINS has a bad domain: {entry.strip()!r}")
+        patterns.append(f"*.{ascii_name}" if wildcard else ascii_name)
+    return tuple(patterns)
+
+
 def database_uri(url: str) -> str:
     """Point plain PostgreSQL URLs at psycopg 3, the driver this project ships."""
     for prefix in ("postgres://", "postgresql://"):
@@ -421,5 +463,6 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"SITE_TIMEZONE is not a time zone: {config['SITE_TIMEZONE']!r}") from exc
     config["BABEL_DEFAULT_TIMEZONE"] = config["SITE_TIMEZONE"]
+    config["SIGNUP_ALLOWED_DOMAINS"] = allowed_domains(config.get("SIGNUP_ALLOWED_DOMAINS"))
     config["EMAILCODE_CODE_IN_SUBJECT"] = code_in_subject(config.get("EMAILCODE_CODE_IN_SUBJECT"))
     config.setdefault("MAILBOX_DIR", str(instance_path / "mailbox"))

@@ -12,7 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from campus.emailcode import CodeRefused, Outcome, Sent, Verdict, verifier
-from campus.flows.errors import AccountExists, SameAddress, WeakPassword
+from campus.flows.errors import AccountExists, DomainRefused, SameAddress, WeakPassword
 from campus.mail.outbox import delivery_log
 from campus.mail.statuses import status_for
 from campus.models import Account
@@ -47,9 +47,20 @@ def refusals(
         raise BadInput(str(message), field=password) from weak
     except SameAddress as same:
         raise BadInput(_("That is already your email address."), field=email) from same
+    except DomainRefused as refused:
+        raise BadInput(domain_message(refused), field=email) from refused
     except AccountExists as exists:
         message = _("An account with this address already exists. Log in or reset the password.")
         raise BadInput(str(message), field=email) from exists
+
+
+def domain_message(refused: DomainRefused) -> str:
+    """What the address may be instead, never whether an account has it."""
+    if refused.rule.disposable:
+        return str(_("Throwaway mailboxes cannot be used here. Please use an address you keep."))
+    return str(
+        _("Please use your campus address: %(domains)s.", domains=", ".join(refused.rule.allowed))
+    )
 
 
 def refusal_message(verdict: Verdict) -> str:

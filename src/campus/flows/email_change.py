@@ -17,10 +17,11 @@ from campus.emailcode import (
     verifier,
 )
 from campus.extensions import db
-from campus.flows.errors import SameAddress
+from campus.flows.errors import SameAddress, check_domain
 from campus.flows.notices import send_notice, send_notice_after_the_fact, when
 from campus.models import Account, utcnow
 from campus.support.addresses import Address, mask
+from campus.support.domains import refusal_for_any, refusal_for_membership
 from campus.support.events import event
 from campus.support.public_url import public_url
 
@@ -84,9 +85,13 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
 
 
 def _check_new(account: Account, address: Address) -> None:
-    """SameAddress when it is the account's own (telling so reveals nothing)."""
+    """SameAddress when it is the account's own; DomainRefused when the domain may not be
+    (a member's address proves membership: the sign-up rules apply). Neither reveals
+    anything about other accounts."""
     if address.key == account.email.lower():
         raise SameAddress(address.value)
+    rules = refusal_for_any if account.is_staff else refusal_for_membership
+    check_domain(rules(address))
 
 
 def _is_taken(account: Account, address: Address) -> bool:

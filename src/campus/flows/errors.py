@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from campus.support.domains import DomainRule
+
 
 class FlowError(Exception):
     """A request a flow will not carry out; ``str()`` says why, in English, for logs and CLI."""
@@ -26,3 +28,17 @@ class AccountExists(FlowError):
 
 class SameAddress(FlowError):
     """The new address is the account's own already."""
+
+
+class DomainRefused(FlowError):
+    """The address's domain may not be used here; ``rule`` says what may."""
+
+    def __init__(self, rule: DomainRule) -> None:
+        super().__init__("a throwaway mailbox" if rule.disposable else "not a campus domain")
+        self.rule = rule
+
+
+def check_domain(rule: DomainRule | None) -> None:
+    """Raise DomainRefused for a refusal from ``support.domains``."""
+    if rule is not None:
+        raise DomainRefused(rule)

@@ -5,14 +5,21 @@ from __future__ import annotations
 from campus.emailcode import Purpose, issue_unsent, send_code
 from campus.flows.accounts import add_account
 from campus.flows.by_address import after_the_answer, prove_for_new_password
+from campus.flows.errors import check_domain
 from campus.flows.notices import send_notice
 from campus.models import Account, Role, find_by_email
 from campus.support.addresses import Address
+from campus.support.domains import refusal_for_membership
 from campus.support.public_url import public_url
 
 
 def request_code(address: Address, *, client: str) -> None:
-    """Answer at once; what the address gets is decided after the answer."""
+    """Answer at once; what the address gets is decided after the answer.
+
+    A domain the campus does not allow is refused first, before any mail: that
+    is about the domain alone, so it says nothing about any account.
+    """
+    check_domain(refusal_for_membership(address))
     after_the_answer(_send, address, client=client)
 
 
@@ -34,5 +41,6 @@ def _send(address: Address, name: str, client: str) -> None:
 
 def complete(address: Address, *, code: str, password: str, client: str) -> Account:
     """Create the member once the code proves the address (AccountExists if a race won)."""
+    check_domain(refusal_for_membership(address))
     prove_for_new_password(Purpose.SIGN_UP, address, code=code, password=password, client=client)
     return add_account(address, password, Role.MEMBER)

@@ -47,7 +47,9 @@ def signup_page() -> str:
 @bp.post("/signup/code")
 @code_sending
 def signup_code() -> Response:
-    signup.request_code(AddressForm().validated().email.data, client=client_tag())
+    address = AddressForm().validated().email.data
+    with refusals():
+        signup.request_code(address, client=client_tag())
     return code_sent_if_any()
 
 
