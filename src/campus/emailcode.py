@@ -69,6 +69,7 @@ class Purpose(enum.StrEnum):
     CHANGE_EMAIL = "change_email"
     SIGN_UP = "sign_up"
     RESET_PASSWORD = "reset_password"  # noqa: S105  (a purpose, not a password)
+    LOG_IN = "log_in"
 
 
 class CodeRefused(Exception):

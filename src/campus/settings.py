@@ -259,6 +259,13 @@ SETTINGS: tuple[Setting, ...] = (
         "`disposable-email-domains` list, for sign-up and every address an account adds",
     ),
     Setting(
+        "STAFF_LOGIN_CONFIRM_BY_CODE",
+        bool,
+        False,
+        "a staff password log-in is completed with a code mailed to the staff member's "
+        "address before the CMS opens",
+    ),
+    Setting(
         "SITE_TIMEZONE",
         str,
         "Asia/Shanghai",

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import Field, Form, PasswordField, StringField
 from wtforms.i18n import messages_path
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
 
 from campus.emailcode import normalize_code
 from campus.support.addresses import BadAddress, parse_address
@@ -107,23 +107,6 @@ class AddressForm(ApiForm):
     email = AddressField()
 
 
-class LoginForm(ApiForm):
-    """The log-in pages' shape. The address is taken as typed: a malformed one is answered
-    like a wrong password, and spends the same log-in budget."""
-
-    email = StringField(
-        validators=[
-            InputRequired(message=_l("Please enter an email address.")),
-            Length(max=MAX_FIELD, message=_l("Please enter a valid email address.")),
-        ]
-    )
-    password = PasswordField(validators=[InputRequired()])
-
-
-class PasswordForm(ApiForm):
-    password = PasswordField(validators=[InputRequired()])
-
-
 def code_field() -> StringField:
     return StringField(
         validators=[InputRequired(message=_l("Please enter the code from the email.")), code_shape]
@@ -135,3 +118,28 @@ def code_shape(form: Form, field: Field) -> None:
     length = int(current_app.config["EMAILCODE_LENGTH"])
     if len(field.data or "") > MAX_FIELD or len(normalize_code(field.data or "")) != length:
         raise ValidationError(_l("Please enter the %(length)d-character code.", length=length))
+
+
+class LoginForm(ApiForm):
+    """The log-in pages' shape: an address and a password, or an address and a mailed code.
+
+    For a password the address is taken as typed: a malformed one is answered like
+    a wrong password, and spends the same log-in budget.
+    """
+
+    email = StringField(
+        validators=[
+            InputRequired(message=_l("Please enter an email address.")),
+            Length(max=MAX_FIELD, message=_l("Please enter a valid email address.")),
+        ]
+    )
+    password = PasswordField()
+    code = StringField(validators=[Optional(), code_shape])
+
+    def validate_password(self, field: Field) -> None:
+        if not field.data and not self.code.data:
+            raise StopValidation(field.gettext("This field is required."))
+
+
+class PasswordForm(ApiForm):
+    password = PasswordField(validators=[InputRequired()])

@@ -123,6 +123,16 @@ def code_checking(view: F) -> F:
     return cast(F, limit(view))
 
 
+def code_checking_when_coded(view: F) -> F:
+    """``code_checking`` for a request that carries a ``code`` (log-in takes either kind)."""
+    limit = limiter.shared_limit(
+        _setting("EMAILCODE_VERIFY_LIMIT_PER_IP"),
+        scope="verify-per-ip",
+        exempt_when=lambda: not body().get("code"),
+    )
+    return cast(F, limit(view))
+
+
 def reauth_limit(view: F) -> F:
     """Password confirmations at ``/reauth``, per account."""
     limit = limiter.limit(_setting("REAUTH_LIMIT_PER_ACCOUNT"), key_func=_account_key)

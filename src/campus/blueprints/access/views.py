@@ -16,11 +16,11 @@ from campus.blueprints.answers import (
     login_page,
     refusals,
 )
-from campus.flows import password_reset, signup
+from campus.flows import login_by_code, password_reset, signup
 from campus.web.auth import sign_in
 from campus.web.clients import client_tag
 from campus.web.devices import remember_device
-from campus.web.rate_limits import code_checking, code_sending
+from campus.web.rate_limits import code_checking, code_checking_when_coded, code_sending
 from campus.web.responses import ok
 
 
@@ -30,8 +30,16 @@ def login() -> str | Response:
 
 
 @bp.post("/login")
+@code_checking_when_coded
 def login_post() -> Response:
-    return log_in()
+    return log_in(page="access.login")
+
+
+@bp.post("/login/code")
+@code_sending
+def login_code() -> Response:
+    login_by_code.request_code(AddressForm().validated().email.data, client=client_tag())
+    return code_sent_if_any()
 
 
 @bp.post("/logout")

@@ -11,7 +11,7 @@ from campus.blueprints.answers import log_in, logged_out, login_page
 from campus.blueprints.cms import bp
 from campus.blueprints.cms.forms import EmailCaptchaForm, ResetEmailForm
 from campus.web.auth import current_account, recent_login_required, staff_required
-from campus.web.rate_limits import code_checking, code_sending
+from campus.web.rate_limits import code_checking, code_checking_when_coded, code_sending
 from campus.web.responses import json_only
 
 AREA = change_email.Area(
@@ -29,8 +29,9 @@ def login() -> str | Response:
 
 
 @bp.post("/login")
+@code_checking_when_coded
 def login_post() -> Response:
-    return log_in()
+    return log_in(page="cms.login")
 
 
 @bp.post("/logout")

@@ -1,0 +1,53 @@
+"""Logging in with a code mailed to the account's address, instead of (or after) a password.
+
+The request is answered alike whether or not an account has the address (the
+work runs after the answer); an unknown address gets no mail, only a slot that
+answers guesses as a real one would. The code is bound to the address, like a
+reset code, and a right one signs the account in as a fresh log-in.
+"""
+
+from __future__ import annotations
+
+from campus.emailcode import (
+    CodeRefused,
+    Outcome,
+    Purpose,
+    Sent,
+    Verdict,
+    address_account,
+    check_code,
+    issue_unsent,
+    send_code,
+)
+from campus.flows.by_address import after_the_answer
+from campus.models import Account, find_by_email
+from campus.support.addresses import Address
+
+
+def request_code(address: Address, *, client: str) -> None:
+    """Answer at once; whether a code goes out is decided after the answer."""
+    after_the_answer(_send, address, client=client)
+
+
+def _send(address: Address, name: str, client: str) -> None:
+    if find_by_email(address.key) is None:
+        issue_unsent(Purpose.LOG_IN, account=name, address=address, client=client)
+        return
+    send_code(Purpose.LOG_IN, account=name, address=address, client=client)
+
+
+def send_confirmation(account: Account, *, client: str) -> Sent:
+    """Mail the code that completes a password log-in (``STAFF_LOGIN_CONFIRM_BY_CODE``)."""
+    address = Address(account.email)
+    name = address_account(address)
+    return send_code(Purpose.LOG_IN, account=name, address=address, client=client)
+
+
+def complete(address: Address, *, code: str, client: str) -> Account:
+    """The account whose address the code proves (CodeRefused otherwise)."""
+    name = address_account(address)
+    check_code(Purpose.LOG_IN, account=name, address=address, code=code, client=client)
+    account = find_by_email(address.key)
+    if account is None:
+        raise CodeRefused(Verdict(Outcome.USED_UP))  # the account went while the code waited
+    return account

@@ -1,0 +1,123 @@
+"""Logging in with a mailed code: alike for unknown addresses, fresh, limited, and for staff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from tests.app_fixtures import add_staff
+from tests.clock import FakeClock
+from tests.helpers import Api, Person, last_code, letters, member, settle, wrong_code
+
+UNKNOWN = "nobody@example.com"
+
+
+def client(app: Flask, page: str = "/login") -> Api:
+    api = Api(app.test_client())
+    api.refresh_token(page)
+    return api
+
+
+def ask(api: Api, address: str) -> object:
+    return api.post("/login/code", {"email": address})
+
+
+def test_the_answer_is_the_same_for_unknown_addresses_which_get_no_mail(app: Flask) -> None:
+    owner = member(app)
+    api = client(app)
+    known, unknown = ask(api, owner.email), ask(api, UNKNOWN)
+    assert known.status_code == unknown.status_code == 200  # type: ignore[attr-defined]
+    assert known.get_json() == unknown.get_json()  # type: ignore[attr-defined]
+    settle(app)
+    assert [letter.to for letter in letters(app)] == [owner.email]
+    # A guess at the unknown address is answered as at a real one.
+    guess = {"email": UNKNOWN, "code": "ABCDEF"}
+    assert api.post("/login", guess).get_json()["data"]["attempts_left"] == 4
+
+
+def test_a_right_code_logs_in_freshly_and_a_wrong_one_counts(app: Flask, clock: FakeClock) -> None:
+    owner = member(app)
+    api = client(app)
+    assert api.post("/login", {"email": owner.email, "password": owner.password}).status_code == 200
+    clock.advance(app.config["REAUTH_MAX_AGE"] + 1)  # that log-in is no longer recent
+    api.refresh_token("/account")
+    stale = api.post("/account/email/code", {"email": "elsewhere@example.com"})
+    assert stale.status_code == 401 and stale.get_json()["data"]["reauth"] is True
+    ask(api, owner.email)
+    code = last_code(app, owner.email)
+    refused = api.post("/login", {"email": owner.email, "code": wrong_code(code)})
+    assert refused.status_code == 400
+    assert refused.get_json()["data"]["errors"]["code"] == refused.get_json()["message"]
+    done = api.post("/login", {"email": owner.email, "code": code})
+    assert done.status_code == 200 and done.get_json()["data"]["next"] == "/account"
+    api.refresh_token("/account")
+    # A code log-in is a fresh one: the sensitive action needs no password again.
+    moved = api.post("/account/email/code", {"email": "elsewhere@example.com"})
+    assert moved.status_code == 200, moved.get_json()
+    assert api.post("/login", {"email": owner.email, "code": code}).status_code == 400  # spent
+
+
+def test_the_cms_opens_for_staff_logged_in_by_code(app: Flask, staff: Person) -> None:
+    api = client(app, "/cms/login")
+    ask(api, staff.email)
+    done = api.post("/cms/login", {"email": staff.email, "code": last_code(app, staff.email)})
+    assert done.status_code == 200 and done.get_json()["data"]["next"] == "/cms/"
+    assert api.client.get("/cms/").status_code == 200
+
+
+def test_staff_confirm_a_password_log_in_with_a_mailed_code(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    api = client(app, "/cms/login")
+    first = api.post("/cms/login", {"email": staff.email, "password": staff.password})
+    assert first.status_code == 200 and first.get_json()["data"]["confirm_by_code"] is True
+    assert api.client.get("/cms/").status_code == 302  # the CMS is not open yet
+    page = api.client.get(first.get_json()["data"]["next"]).get_data(as_text=True)
+    assert staff.email in page  # the code page knows where the code went
+    code = last_code(app, staff.email)
+    done = api.post("/cms/login", {"email": staff.email, "code": code})
+    assert done.status_code == 200, done.get_json()
+    assert api.client.get("/cms/").status_code == 200
+
+
+def test_with_confirmation_on_a_code_alone_does_not_open_the_cms(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    api = client(app, "/cms/login")
+    ask(api, staff.email)
+    refused = api.post("/cms/login", {"email": staff.email, "code": last_code(app, staff.email)})
+    assert refused.status_code == 400 and "code" in refused.get_json()["data"]["errors"]
+    assert api.client.get("/cms/").status_code == 302
+    # Members are not asked for more than their password.
+    owner = member(app)
+    plain = client(app).post("/login", {"email": owner.email, "password": owner.password})
+    assert plain.status_code == 200 and "confirm_by_code" not in plain.get_json()["data"]
+
+
+def test_checking_codes_at_log_in_is_limited_per_client_and_passwords_are_not_counted(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(EMAILCODE_VERIFY_LIMIT_PER_IP="2/hour")
+    owner = member(app)
+    api = client(app)
+    for _ in range(3):
+        assert (
+            api.post("/login", {"email": owner.email, "password": "wrong one!"}).status_code == 400
+        )
+    guess = {"email": owner.email, "code": "ABCDEF"}
+    assert [api.post("/login", guess).status_code for _ in range(3)] == [400, 400, 429]
+
+
+def test_asking_for_codes_is_limited_like_every_code_request(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(EMAILCODE_LIMIT_PER_IP="1/hour")
+    api = client(app)
+    assert ask(api, UNKNOWN).status_code == 200  # type: ignore[attr-defined]
+    limited = ask(api, "other@example.com")
+    assert limited.status_code == 429 and limited.headers["Retry-After"]  # type: ignore[attr-defined]
