@@ -70,6 +70,7 @@ class Purpose(enum.StrEnum):
     SIGN_UP = "sign_up"
     RESET_PASSWORD = "reset_password"  # noqa: S105  (a purpose, not a password)
     LOG_IN = "log_in"
+    ADD_EMAIL = "add_email"
 
 
 class CodeRefused(Exception):

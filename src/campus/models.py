@@ -10,8 +10,8 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campus.extensions import db
 
@@ -35,6 +35,8 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The primary address, repeated from its ``AccountEmail`` row: sessions, notices
+    # and the CLI read it; ``AccountEmail`` decides who owns an address.
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.STAFF)
@@ -42,6 +44,9 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     email_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    addresses: Mapped[list[AccountEmail]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", order_by="AccountEmail.id"
+    )
 
     # One account per address whatever its case, held by the database itself so
     # that two racing confirmations cannot both win.
@@ -60,6 +65,12 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
         return self.role == Role.STAFF
 
     @property
+    def verified_addresses(self) -> list[str]:
+        """Every address of the account, the primary first: where security notices go."""
+        others = [row.email for row in self.addresses if not row.is_primary]
+        return [self.email, *others]
+
+    @property
     def verification_account(self) -> str:
         """The account name codes are bound to."""
         return f"account:{self.id}"
@@ -69,6 +80,28 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
 
     def __repr__(self) -> str:
         return f"<Account {self.id}>"
+
+
+class AccountEmail(db.Model):  # type: ignore[name-defined,misc]
+    """A verified address of an account: its primary one, and up to two more.
+
+    Every address an account can log in or reset with is a row here, the primary
+    included (``Account.email`` repeats it). The unique index makes an address
+    belong to one account only, whatever its case, even when two requests race.
+    """
+
+    __tablename__ = "account_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    account: Mapped[Account] = relationship(back_populates="addresses")
+
+    __table_args__ = (Index("uq_account_emails_email_lower", func.lower(email), unique=True),)
 
 
 class LoginSession(db.Model):  # type: ignore[name-defined,misc]
@@ -89,8 +122,10 @@ class LoginSession(db.Model):  # type: ignore[name-defined,misc]
 
 
 def find_by_email(email: str) -> Account | None:
-    """The account with this address, whatever its case."""
+    """The account with this verified address (primary or not), whatever its case."""
     found: Account | None = db.session.scalar(
-        select(Account).where(func.lower(Account.email) == email.lower())
+        select(Account)
+        .join(AccountEmail, AccountEmail.account_id == Account.id)
+        .where(func.lower(AccountEmail.email) == email.lower())
     )
     return found

@@ -276,9 +276,9 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         None,
         "`true` or `false` for every code mail, or a comma list of purposes "
-        "(`sign_up,change_email,reset_password,log_in`) whose mail has the code in its "
+        "(`sign_up,change_email,add_email,reset_password,log_in`) whose mail has the code in its "
         "subject; any other code mail's subject carries the time it was sent",
-        shown="on for sign-up and change of email, off for reset and log-in",
+        shown="on for sign-up, change of email and adding an address; off for reset and log-in",
     ),
     Setting(
         "PROXY_FIX_X_FOR",
@@ -359,8 +359,8 @@ def readme_table() -> str:
 
 # A code on a lock screen is worth more for a reset or a log-in than for proving
 # a new address; docs/security.md says why these two stay out of the subject.
-CODE_IN_SUBJECT_BY_DEFAULT = frozenset({"sign_up", "change_email"})
-CODE_PURPOSES = frozenset({"sign_up", "change_email", "reset_password", "log_in"})
+CODE_IN_SUBJECT_BY_DEFAULT = frozenset({"sign_up", "change_email", "add_email"})
+CODE_PURPOSES = frozenset({"sign_up", "change_email", "add_email", "reset_password", "log_in"})
 
 
 def code_in_subject(value: object) -> frozenset[str]:

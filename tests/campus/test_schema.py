@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from campus.emailcode import verification_codes, verifier
 from campus.extensions import db
+from campus.models import AccountEmail, find_by_email
 from verification.codes import account_tag, code_digest, slot_id
 
 INDEX = "uq_accounts_email_lower"
@@ -72,3 +74,25 @@ def test_a_code_stored_before_slots_held_three_still_works_after_the_upgrade(app
         upgrade()
         verdict = verifier().verify(purpose=purpose, account=account, address=address, code=code)
     assert verdict.is_ok
+
+
+def test_the_move_to_several_addresses_keeps_every_account_and_its_address(app: Flask) -> None:
+    """Today's single address becomes the primary row, on SQLite and PostgreSQL alike."""
+    with app.app_context():
+        downgrade(revision="7c2e9a41d0b3")
+        with db.engine.begin() as conn:
+            for n, email in enumerate(["Old.Staff@Example.com", "member@example.org"], start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO accounts (id, email, password_hash, role, session_token,"
+                        " created_at) VALUES (:id, :email, 'x', 'staff', 't', :at)"
+                    ),
+                    {"id": n, "email": email, "at": datetime(2026, 1, n, tzinfo=UTC)},
+                )
+        upgrade()
+        rows = db.session.execute(
+            select(AccountEmail.account_id, AccountEmail.email, AccountEmail.is_primary)
+        ).all()
+        found = find_by_email("old.staff@example.com")
+        assert found is not None and found.verified_addresses == ["Old.Staff@Example.com"]
+    assert sorted(rows) == [(1, "Old.Staff@Example.com", True), (2, "member@example.org", True)]

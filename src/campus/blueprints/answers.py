@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from campus.emailcode import CodeRefused, Outcome, Sent, Verdict, verifier
 from campus.extensions import db
 from campus.flows import login_by_code
+from campus.flows.account_emails import MAX_ADDRESSES, NotYours, PrimaryStays, TooManyAddresses
 from campus.flows.errors import AccountExists, DomainRefused, SameAddress, WeakPassword
 from campus.mail.outbox import delivery_log
 from campus.mail.statuses import status_for
@@ -52,6 +53,14 @@ def refusals(
         raise BadInput(str(message), field=password) from weak
     except SameAddress as same:
         raise BadInput(_("That is already your email address."), field=email) from same
+    except TooManyAddresses as full:
+        message = _("An account keeps at most %(count)d addresses.", count=MAX_ADDRESSES)
+        raise BadInput(str(message), field=email) from full
+    except NotYours as not_yours:
+        raise BadInput(_("That is not one of your addresses."), field=email) from not_yours
+    except PrimaryStays as primary:
+        message = _("The primary address cannot be removed. Make another one primary first.")
+        raise BadInput(str(message), field=email) from primary
     except DomainRefused as refused:
         raise BadInput(domain_message(refused), field=email) from refused
     except AccountExists as exists:

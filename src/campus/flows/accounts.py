@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from campus.extensions import db
 from campus.flows.errors import AccountExists
 from campus.flows.passwords import check_new_password
-from campus.models import Account, Role, find_by_email
+from campus.models import Account, AccountEmail, Role, find_by_email
 from campus.support.addresses import Address, parse_address
 from campus.support.passwords import hash_password
 
@@ -24,6 +24,7 @@ def create_account(email: str, password: str, role: Role = Role.STAFF) -> Accoun
 def add_account(address: Address, password: str, role: Role) -> Account:
     """Store a new account; AccountExists when a racing request took the address first."""
     account = Account(email=address.value, password_hash=hash_password(password), role=role)
+    account.addresses.append(AccountEmail(email=address.value, is_primary=True))
     db.session.add(account)
     try:
         db.session.commit()

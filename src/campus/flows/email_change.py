@@ -19,7 +19,7 @@ from campus.emailcode import (
 from campus.extensions import db
 from campus.flows.errors import SameAddress, check_domain
 from campus.flows.notices import send_notice, send_notice_after_the_fact, when
-from campus.models import Account, utcnow
+from campus.models import Account, AccountEmail, utcnow
 from campus.support.addresses import Address, mask
 from campus.support.domains import refusal_for_any, refusal_for_membership
 from campus.support.events import event
@@ -65,6 +65,7 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
     verifier().revoke_account(name)
     old_address = account.email
     account.email = address.value
+    primary(account).email = address.value
     account.email_changed_at = utcnow()
     account.end_all_sessions()
     try:
@@ -75,27 +76,32 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
         db.session.rollback()
         raise CodeRefused(Verdict(Outcome.USED_UP)) from exc
     event("email.changed", account=name, address=address.value, old_address=mask(old_address))
-    # The old address hears of the change: the one warning a hijacked account gets.
-    send_notice_after_the_fact(
-        "email_changed_notice",
-        to=old_address,
-        owner=name,
-        context={"new_address": mask(address.value), "changed_at": when(account.email_changed_at)},
-    )
+    # The old address hears of the change (the one warning a hijacked account gets),
+    # and so does every other address the account keeps.
+    context = {"new_address": mask(address.value), "changed_at": when(account.email_changed_at)}
+    for to in [old_address, *account.verified_addresses[1:]]:
+        send_notice_after_the_fact("email_changed_notice", to=to, owner=name, context=context)
 
 
 def _check_new(account: Account, address: Address) -> None:
     """SameAddress when it is the account's own; DomainRefused when the domain may not be
     (a member's address proves membership: the sign-up rules apply). Neither reveals
     anything about other accounts."""
-    if address.key == account.email.lower():
+    if address.key in {own.lower() for own in account.verified_addresses}:
         raise SameAddress(address.value)
     rules = refusal_for_any if account.is_staff else refusal_for_membership
     check_domain(rules(address))
 
 
 def _is_taken(account: Account, address: Address) -> bool:
+    """Whether another account has the address, as any of its verified addresses."""
     taken = db.session.scalar(
-        select(Account.id).where(func.lower(Account.email) == address.key, Account.id != account.id)
+        select(AccountEmail.id).where(
+            func.lower(AccountEmail.email) == address.key, AccountEmail.account_id != account.id
+        )
     )
     return taken is not None
+
+
+def primary(account: Account) -> AccountEmail:
+    return next(row for row in account.addresses if row.is_primary)

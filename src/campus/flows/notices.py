@@ -11,6 +11,7 @@ from typing import Any
 
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import MailUnavailable, outbox
+from campus.models import Account
 from campus.support.locale import current_locale, site_time
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,17 @@ def send_notice_after_the_fact(kind: str, *, to: str, owner: str, context: dict[
         send_notice(kind, to=to, owner=owner, context=context)
     except MailUnavailable:
         log.exception("notice %s not sent", kind)
+
+
+def tell_every_address(
+    account: Account, kind: str, context: dict[str, Any], *, also: str | None = None
+) -> None:
+    """A security notice to every verified address of the account (and ``also`` one that
+    just left it): a hijacker who took one mailbox cannot keep the owner from hearing."""
+    for address in [*account.verified_addresses, *([also] if also else [])]:
+        send_notice_after_the_fact(
+            kind, to=address, owner=account.verification_account, context=context
+        )
 
 
 def when(moment: datetime) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from campus.emailcode import CodeRefused, Outcome, Purpose, Verdict, issue_unsent, send_code
 from campus.emailcode import verifier as code_verifier
 from campus.flows.by_address import after_the_answer, prove_for_new_password
-from campus.flows.notices import send_notice_after_the_fact, when
+from campus.flows.notices import tell_every_address, when
 from campus.flows.passwords import change_password
 from campus.models import Account, find_by_email, utcnow
 from campus.support.addresses import Address
@@ -36,10 +36,5 @@ def complete(address: Address, *, code: str, password: str, client: str) -> Acco
     change_password(account, password)
     code_verifier().revoke_account(name)
     event("password.reset", account=account.verification_account, address=account.email)
-    send_notice_after_the_fact(
-        "password_changed_notice",
-        to=account.email,
-        owner=account.verification_account,
-        context={"changed_at": when(utcnow())},
-    )
+    tell_every_address(account, "password_changed_notice", {"changed_at": when(utcnow())})
     return account

@@ -65,6 +65,8 @@ def _subjects() -> dict[str, str]:
         "sign_up_code": _("Campus forum sign-up code"),
         "reset_password_code": _("Campus forum password reset code"),
         "log_in_code": _("Campus forum log-in code"),
+        "add_email_code": _("Campus forum address verification code"),
+        "addresses_changed_notice": _("The addresses of your Campus Forum account changed"),
         "account_exists_notice": _("You already have a Campus Forum account"),
         "address_in_use_notice": _("Someone tried to add your address to a Campus Forum account"),
         "password_changed_notice": _("Your Campus Forum password was changed"),
