@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from campus.extensions import db
-from campus.flows import password_reset, signup
+from campus.flows import login_by_code, password_reset, signup
 from campus.models import Account, Role
 from tests.app_fixtures import add_staff
 from tests.helpers import (
@@ -129,7 +129,12 @@ def test_guesses_are_answered_alike_for_known_and_unknown_addresses(app: Flask, 
 
 
 @pytest.mark.parametrize(
-    ("path", "flow"), [("/signup/code", signup), ("/password/reset/code", password_reset)]
+    ("path", "flow"),
+    [
+        ("/signup/code", signup),
+        ("/password/reset/code", password_reset),
+        ("/login/code", login_by_code),
+    ],
 )
 def test_the_answer_is_given_before_the_address_is_looked_up(
     app: Flask, monkeypatch: pytest.MonkeyPatch, path: str, flow: Any
