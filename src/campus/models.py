@@ -10,7 +10,18 @@ import enum
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, func, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campus.extensions import db
@@ -22,6 +33,10 @@ def utcnow() -> datetime:
 
 def new_session_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+# Addresses an account may keep: the primary and two more.
+MAX_ADDRESSES = 3
 
 
 class Role(enum.StrEnum):
@@ -99,9 +114,17 @@ class AccountEmail(db.Model):  # type: ignore[name-defined,misc]
     email: Mapped[str] = mapped_column(String(254))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Which of the account's places the address holds. Unique per account and at
+    # most MAX_ADDRESSES, so the database itself keeps the count even when two
+    # additions race.
+    place: Mapped[int] = mapped_column(default=1)
     account: Mapped[Account] = relationship(back_populates="addresses")
 
-    __table_args__ = (Index("uq_account_emails_email_lower", func.lower(email), unique=True),)
+    __table_args__ = (
+        Index("uq_account_emails_email_lower", func.lower(email), unique=True),
+        UniqueConstraint("account_id", "place", name="uq_account_emails_place"),
+        CheckConstraint(f"place BETWEEN 1 AND {MAX_ADDRESSES}", name="ck_account_emails_place"),
+    )
 
 
 class LoginSession(db.Model):  # type: ignore[name-defined,misc]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from flask import Flask
@@ -147,3 +149,23 @@ def test_the_cms_dashboard_lists_a_staff_members_addresses(app: Flask) -> None:
     api = add(log_in(staff, app), app, HOME)
     page = api.client.get("/cms/").get_data(as_text=True)
     assert f'data-address="{staff.email}"' in page and f'data-address="{HOME}"' in page
+
+
+def test_two_additions_racing_for_the_last_place_leave_three_addresses(app: Flask) -> None:
+    owner = member(app)
+    first = add(log_in(owner, app), app, HOME)  # two addresses: one place left
+    second = log_in(owner, app)
+    candidates = ["left@example.com", "right@example.com"]
+    for api, address in zip((first, second), candidates, strict=True):
+        assert api.post("/account/emails/code", {"email": address}).status_code == 200
+    bodies = [{"email": a, "code": last_code(app, a)} for a in candidates]
+    barrier = threading.Barrier(2)
+
+    def race(pair: tuple[Api, dict[str, str]]) -> int:
+        barrier.wait()
+        return int(pair[0].post("/account/emails", pair[1]).status_code)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = sorted(pool.map(race, zip((first, second), bodies, strict=True)))
+    assert answers == [200, 400]
+    assert len(addresses_of(app, owner)) == 3

@@ -24,6 +24,8 @@ def test_a_member_logs_in_with_a_code_instead_of_the_password(
     page = context.new_page()
     page.goto(f"{live_server.url}/login")
     page.click("#by-code")
+    expect(page).to_have_url(re.compile(r"by=code"))
+    page.wait_for_load_state()  # the code page's script wires its buttons once loaded
     page.fill("#email", owner.email)
     page.click("#get-code")
     expect(page.locator("#get-code")).to_contain_text(re.compile(r"\d+"))
@@ -47,6 +49,7 @@ def test_staff_finish_a_password_log_in_with_a_code_when_asked(
     page.fill("#password", staff.password)
     page.click("#login-submit")
     expect(page.locator("#pending-login")).to_contain_text(staff.email)
+    page.wait_for_load_state()
     expect(page.locator("#email")).to_have_value(staff.email)
     page.fill("#code", code_in(wait_for_letter(app, staff.email).text))
     page.click("#login-submit")

@@ -32,13 +32,13 @@ from campus.flows.errors import (
     check_domain,
 )
 from campus.flows.notices import send_notice, tell_every_address, when
-from campus.models import Account, AccountEmail, utcnow
+from campus.models import MAX_ADDRESSES, Account, AccountEmail, utcnow
 from campus.support.addresses import Address, mask
 from campus.support.domains import refusal_for_any, refusal_for_membership
 from campus.support.events import event
 from campus.support.public_url import public_url
 
-MAX_ADDRESSES = 3
+__all__ = ["MAX_ADDRESSES", "NotYours", "PrimaryStays", "TooManyAddresses"]
 
 
 class TooManyAddresses(FlowError):
@@ -77,11 +77,15 @@ def confirm_add(account: Account, address: Address, *, code: str, client: str) -
     _check_addable(account, address)
     name = account.verification_account
     check_code(Purpose.ADD_EMAIL, account=name, address=address, code=code, client=client)
-    account.addresses.append(AccountEmail(email=address.value, is_primary=False))
+    taken = {row.place for row in account.addresses}
+    place = min(set(range(1, MAX_ADDRESSES + 1)) - taken)
+    account.addresses.append(AccountEmail(email=address.value, is_primary=False, place=place))
     try:
         db.session.commit()
     except IntegrityError as exc:
-        db.session.rollback()  # another account took it after the code was sent
+        # Another account took the address, or a racing addition took the place,
+        # after the code was sent: answer as for a spent code, which it now is.
+        db.session.rollback()
         raise CodeRefused(Verdict(Outcome.USED_UP)) from exc
     event("email.added", account=name, address=address.value)
     _tell(account, "added", address.value)

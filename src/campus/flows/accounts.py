@@ -24,7 +24,7 @@ def create_account(email: str, password: str, role: Role = Role.STAFF) -> Accoun
 def add_account(address: Address, password: str, role: Role) -> Account:
     """Store a new account; AccountExists when a racing request took the address first."""
     account = Account(email=address.value, password_hash=hash_password(password), role=role)
-    account.addresses.append(AccountEmail(email=address.value, is_primary=True))
+    account.addresses.append(AccountEmail(email=address.value, is_primary=True, place=1))
     db.session.add(account)
     try:
         db.session.commit()

@@ -26,8 +26,11 @@ def upgrade():
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('is_primary', sa.Boolean(), nullable=False),
     sa.Column('verified_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('place', sa.Integer(), nullable=False),
+    sa.CheckConstraint('place BETWEEN 1 AND 3', name='ck_account_emails_place'),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('account_id', 'place', name='uq_account_emails_place')
     )
     with op.batch_alter_table('account_emails', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_account_emails_account_id'), ['account_id'], unique=False)
@@ -37,10 +40,11 @@ def upgrade():
                         sa.column('email_changed_at', sa.DateTime(timezone=True)))
     emails = sa.table('account_emails', sa.column('account_id', sa.Integer),
                       sa.column('email', sa.String), sa.column('is_primary', sa.Boolean),
-                      sa.column('verified_at', sa.DateTime(timezone=True)))
+                      sa.column('verified_at', sa.DateTime(timezone=True)),
+                      sa.column('place', sa.Integer))
     op.execute(emails.insert().from_select(
-        ['account_id', 'email', 'is_primary', 'verified_at'],
-        sa.select(accounts.c.id, accounts.c.email, sa.true(),
+        ['account_id', 'email', 'is_primary', 'place', 'verified_at'],
+        sa.select(accounts.c.id, accounts.c.email, sa.true(), sa.literal(1),
                   sa.func.coalesce(accounts.c.email_changed_at, accounts.c.created_at,
                                   sa.func.current_timestamp())),
     ))
