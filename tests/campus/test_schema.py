@@ -78,21 +78,24 @@ def test_a_code_stored_before_slots_held_three_still_works_after_the_upgrade(app
 
 def test_the_move_to_several_addresses_keeps_every_account_and_its_address(app: Flask) -> None:
     """Today's single address becomes the primary row, on SQLite and PostgreSQL alike."""
+    emails = ["Old.Staff@Example.com", "member@example.org"]
     with app.app_context():
         downgrade(revision="7c2e9a41d0b3")
         with db.engine.begin() as conn:
-            for n, email in enumerate(["Old.Staff@Example.com", "member@example.org"], start=1):
+            for day, email in enumerate(emails, start=1):
                 conn.execute(
                     text(
-                        "INSERT INTO accounts (id, email, password_hash, role, session_token,"
-                        " created_at) VALUES (:id, :email, 'x', 'staff', 't', :at)"
+                        "INSERT INTO accounts (email, password_hash, role, session_token,"
+                        " created_at) VALUES (:email, 'x', 'staff', :token, :at)"
                     ),
-                    {"id": n, "email": email, "at": datetime(2026, 1, n, tzinfo=UTC)},
+                    {"email": email, "token": f"t{day}", "at": datetime(2026, 1, day, tzinfo=UTC)},
                 )
+            stored = conn.execute(text("SELECT email, id FROM accounts"))
+            ids = {email: account_id for email, account_id in stored}
         upgrade()
         rows = db.session.execute(
             select(AccountEmail.account_id, AccountEmail.email, AccountEmail.is_primary)
         ).all()
         found = find_by_email("old.staff@example.com")
         assert found is not None and found.verified_addresses == ["Old.Staff@Example.com"]
-    assert sorted(rows) == [(1, "Old.Staff@Example.com", True), (2, "member@example.org", True)]
+    assert sorted(rows) == sorted((ids[email], email, True) for email in emails)
