@@ -85,6 +85,10 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
         others = [row.email for row in self.addresses if not row.is_primary]
         return [self.email, *others]
 
+    def has_address(self, email: str) -> bool:
+        """Whether ``email`` is one of the account's addresses, whatever its case."""
+        return email.lower() in {own.lower() for own in self.verified_addresses}
+
     @property
     def verification_account(self) -> str:
         """The account name codes are bound to."""

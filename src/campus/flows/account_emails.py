@@ -11,7 +11,6 @@ to every address the account keeps.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from campus.emailcode import (
@@ -21,9 +20,6 @@ from campus.emailcode import (
     Sent,
     Verdict,
     check_code,
-    issue_unsent,
-    send_code,
-    verifier,
 )
 from campus.extensions import db
 from campus.flows.errors import (
@@ -31,12 +27,12 @@ from campus.flows.errors import (
     SameAddress,
     check_domain,
 )
-from campus.flows.notices import send_notice, tell_every_address, when
+from campus.flows.new_address import send_code_or_tell_owner
+from campus.flows.notices import tell_every_address, when
 from campus.models import MAX_ADDRESSES, Account, AccountEmail, utcnow
 from campus.support.addresses import Address, mask
 from campus.support.domains import refusal_for_any, refusal_for_membership
 from campus.support.events import event
-from campus.support.public_url import public_url
 
 __all__ = ["MAX_ADDRESSES", "NotYours", "PrimaryStays", "TooManyAddresses"]
 
@@ -54,22 +50,9 @@ class PrimaryStays(FlowError):
 
 
 def request_add(account: Account, address: Address, *, client: str) -> Sent:
-    """Send a code to the new address, or, if another account has it, tell that owner."""
+    """Send a code to the new address, or tell the owner if another account has it."""
     _check_addable(account, address)
-    name = account.verification_account
-    if not _held_by_another(account, address):
-        return send_code(Purpose.ADD_EMAIL, account=name, address=address, client=client)
-    issue_unsent(Purpose.ADD_EMAIL, account=name, address=address, client=client)
-    policy = verifier().policy
-    delivery = send_notice(
-        "address_in_use_notice",
-        to=address.value,
-        owner=name,
-        context={"reset_url": public_url("/password/reset")},
-        ttl=policy.ttl,
-    )
-    event("code.withheld", account=name, address=address.value)
-    return Sent(resend_after=policy.resend_cooldown, expires_in=policy.ttl, delivery=delivery)
+    return send_code_or_tell_owner(Purpose.ADD_EMAIL, account, address, client=client)
 
 
 def confirm_add(account: Account, address: Address, *, code: str, client: str) -> None:
@@ -120,7 +103,7 @@ def remove(account: Account, address: Address) -> None:
 
 
 def _check_addable(account: Account, address: Address) -> None:
-    if address.key in {own.lower() for own in account.verified_addresses}:
+    if account.has_address(address.key):
         raise SameAddress(address.value)
     if len(account.addresses) >= MAX_ADDRESSES:
         raise TooManyAddresses(f"at most {MAX_ADDRESSES} addresses")
@@ -132,15 +115,6 @@ def _own(account: Account, address: Address) -> AccountEmail:
         if row.email.lower() == address.key:
             return row
     raise NotYours(address.value)
-
-
-def _held_by_another(account: Account, address: Address) -> bool:
-    found = db.session.scalar(
-        select(AccountEmail.id).where(
-            func.lower(AccountEmail.email) == address.key, AccountEmail.account_id != account.id
-        )
-    )
-    return found is not None
 
 
 def _tell(account: Account, change: str, address: str, *, also: str | None = None) -> None:

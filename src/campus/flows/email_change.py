@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from campus.emailcode import (
@@ -12,42 +11,22 @@ from campus.emailcode import (
     Sent,
     Verdict,
     check_code,
-    issue_unsent,
-    send_code,
     verifier,
 )
 from campus.extensions import db
 from campus.flows.errors import SameAddress, check_domain
-from campus.flows.notices import send_notice, send_notice_after_the_fact, when
+from campus.flows.new_address import send_code_or_tell_owner
+from campus.flows.notices import send_notice_after_the_fact, when
 from campus.models import Account, AccountEmail, utcnow
 from campus.support.addresses import Address, mask
 from campus.support.domains import refusal_for_any, refusal_for_membership
 from campus.support.events import event
-from campus.support.public_url import public_url
 
 
 def request_change(account: Account, address: Address, *, client: str) -> Sent:
-    """Send a code to the new address; if another account has it, tell that owner instead.
-
-    The two answers are the same, so the form cannot be used to find out which
-    addresses have accounts. The taken address still gets a slot with a code
-    nobody is sent, so guesses against it are answered as against a real one.
-    """
+    """Send a code to the new address, or tell the owner if another account has it."""
     _check_new(account, address)
-    name = account.verification_account
-    if not _is_taken(account, address):
-        return send_code(Purpose.CHANGE_EMAIL, account=name, address=address, client=client)
-    issue_unsent(Purpose.CHANGE_EMAIL, account=name, address=address, client=client)
-    policy = verifier().policy
-    delivery = send_notice(
-        "address_in_use_notice",
-        to=address.value,
-        owner=name,
-        context={"reset_url": public_url("/password/reset")},
-        ttl=policy.ttl,
-    )
-    event("code.withheld", account=name, address=address.value)
-    return Sent(resend_after=policy.resend_cooldown, expires_in=policy.ttl, delivery=delivery)
+    return send_code_or_tell_owner(Purpose.CHANGE_EMAIL, account, address, client=client)
 
 
 def confirm_change(account: Account, address: Address, *, code: str, client: str) -> None:
@@ -87,20 +66,10 @@ def _check_new(account: Account, address: Address) -> None:
     """SameAddress when it is the account's own; DomainRefused when the domain may not be
     (a member's address proves membership: the sign-up rules apply). Neither reveals
     anything about other accounts."""
-    if address.key in {own.lower() for own in account.verified_addresses}:
+    if account.has_address(address.key):
         raise SameAddress(address.value)
     rules = refusal_for_any if account.is_staff else refusal_for_membership
     check_domain(rules(address))
-
-
-def _is_taken(account: Account, address: Address) -> bool:
-    """Whether another account has the address, as any of its verified addresses."""
-    taken = db.session.scalar(
-        select(AccountEmail.id).where(
-            func.lower(AccountEmail.email) == address.key, AccountEmail.account_id != account.id
-        )
-    )
-    return taken is not None
 
 
 def primary(account: Account) -> AccountEmail:

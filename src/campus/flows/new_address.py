@@ -1,0 +1,49 @@
+"""What moving to a new address and adding one share: a code to a free address, and to one
+another account holds, a notice to its owner instead, answered exactly alike."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from campus.emailcode import Purpose, Sent, issue_unsent, send_code, verifier
+from campus.extensions import db
+from campus.flows.notices import send_notice
+from campus.models import Account, AccountEmail
+from campus.support.addresses import Address
+from campus.support.events import event
+from campus.support.public_url import public_url
+
+
+def send_code_or_tell_owner(
+    purpose: Purpose, account: Account, address: Address, *, client: str
+) -> Sent:
+    """Send a code to the address; if another account has it, tell that owner instead.
+
+    The two answers are the same, so the form cannot be used to find out which
+    addresses have accounts. The taken address still gets a slot with a code
+    nobody is sent, so guesses against it are answered as against a real one.
+    """
+    name = account.verification_account
+    if not held_by_another(account, address):
+        return send_code(purpose, account=name, address=address, client=client)
+    issue_unsent(purpose, account=name, address=address, client=client)
+    policy = verifier().policy
+    delivery = send_notice(
+        "address_in_use_notice",
+        to=address.value,
+        owner=name,
+        context={"reset_url": public_url("/password/reset")},
+        ttl=policy.ttl,
+    )
+    event("code.withheld", account=name, address=address.value)
+    return Sent(resend_after=policy.resend_cooldown, expires_in=policy.ttl, delivery=delivery)
+
+
+def held_by_another(account: Account, address: Address) -> bool:
+    """Whether another account has the address, as any of its verified addresses."""
+    found = db.session.scalar(
+        select(AccountEmail.id).where(
+            func.lower(AccountEmail.email) == address.key, AccountEmail.account_id != account.id
+        )
+    )
+    return found is not None
