@@ -9,9 +9,17 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import LiveServer, Watched, log_in_browser
 from tests.helpers import Person, member
 
-ANONYMOUS = ["/login", "/cms/login", "/signup", "/password/reset", "/dev/mailbox"]
-STAFF = ["/cms/", "/cms/resetemail", "/dev/mailbox"]
-MEMBER = ["/account", "/account/email"]
+ANONYMOUS = [
+    "/login",
+    "/login?by=code",
+    "/cms/login",
+    "/cms/login?by=code",
+    "/signup",
+    "/password/reset",
+    "/dev/mailbox",
+]
+STAFF = ["/cms/", "/cms/resetemail", "/account/emails", "/dev/mailbox"]
+MEMBER = ["/account", "/account/email", "/account/emails"]
 
 
 def visit(page: Page, base: str, paths: list[str]) -> None:
