@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -179,3 +182,54 @@ def test_parallel_guesses_never_pass_the_budget(
         thread.join()
     assert sorted(statuses) == [400] * 4 + [429] * 20
     assert len(hashes) == 4
+
+
+# Run in a process of its own: Flask-Limiter keeps one storage per process, and an
+# earlier app's in this one would hide a storage that was never built.
+FRESH_PROCESS_LOG_IN = """
+import json, re, sys
+from campus import create_app
+from campus.flows.accounts import create_account
+from campus.extensions import db
+from flask_migrate import upgrade
+
+config = json.loads(sys.argv[1])
+app = create_app(config)
+with app.app_context():
+    upgrade()
+    create_account("staff@example.com", "correct horse battery")
+client = app.test_client()
+page = client.get("/cms/login").get_data(as_text=True)
+token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+statuses = []
+for password in ["wrong password 1", "wrong password 2", "correct horse battery"]:
+    answer = client.post(
+        "/cms/login",
+        data={"email": "staff@example.com", "password": password},
+        headers={"X-CSRFToken": token},
+    )
+    statuses.append(answer.status_code)
+print(json.dumps(statuses))
+"""
+
+
+def test_log_in_budgets_stay_when_request_limits_are_off(tmp_path: Any) -> None:
+    """``RATELIMIT_ENABLED=false`` turns off the request limits, never the log-in budgets."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "MAILBOX_DIR": str(tmp_path / "mailbox"),
+        "RATELIMIT_ENABLED": False,
+        "LOGIN_LIMIT_PER_ACCOUNT": "2/hour",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_LOG_IN, json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [400, 400, 429]

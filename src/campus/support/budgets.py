@@ -16,6 +16,7 @@ from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from campus.support.addresses import Address
@@ -35,6 +36,21 @@ class Limited(Exception):
         self.scope = scope
 
 
+def budget_storage() -> Storage:
+    """Flask-Limiter's storage; or, when ``RATELIMIT_ENABLED=false`` left it unbuilt, one of
+    our own on the same URI: the log-in budgets stay whatever that setting says."""
+    if limiter.enabled:
+        return limiter.storage
+    if "campus.budget_storage" not in current_app.extensions:
+        options = current_app.config.get("RATELIMIT_STORAGE_OPTIONS") or {}
+        built = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"], **options)
+        if not isinstance(built, Storage):  # an async URI: never one this app builds
+            raise TypeError(f"not a synchronous limits storage: {type(built).__name__}")
+        current_app.extensions["campus.budget_storage"] = built
+    own: Storage = current_app.extensions["campus.budget_storage"]
+    return own
+
+
 class Budget:
     """One limit taken in code, atomically, in the storage Flask-Limiter uses."""
 
@@ -42,7 +58,7 @@ class Budget:
         self.scope = scope
         self.item: RateLimitItem = parse(str(current_app.config[setting]))
         self.identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), scope, key)
-        self._strategy = MovingWindowRateLimiter(limiter.storage)
+        self._strategy = MovingWindowRateLimiter(budget_storage())
 
     def take(self) -> None:
         """Count one, or raise Limited when the budget is spent."""
