@@ -8,14 +8,8 @@ from werkzeug.wrappers import Response
 
 from campus.blueprints.access import bp
 from campus.blueprints.access.forms import AddressForm, CodeAndPasswordForm
-from campus.blueprints.answers import (
-    code_sent_if_any,
-    home_of,
-    log_in,
-    logged_out,
-    login_page,
-    refusals,
-)
+from campus.blueprints.answers import code_sent_if_any, home_of, refusals
+from campus.blueprints.log_in import log_in, logged_out, login_page
 from campus.flows import login_by_code, password_reset, signup
 from campus.web.auth import sign_in
 from campus.web.clients import client_tag

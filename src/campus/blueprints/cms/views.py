@@ -7,9 +7,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from campus.blueprints import change_email
-from campus.blueprints.answers import log_in, logged_out, login_page
 from campus.blueprints.cms import bp
 from campus.blueprints.cms.forms import EmailCaptchaForm, ResetEmailForm
+from campus.blueprints.log_in import log_in, logged_out, login_page
 from campus.web.auth import current_account, recent_login_required, staff_required
 from campus.web.rate_limits import code_checking, code_checking_when_coded, code_sending
 from campus.web.responses import json_only
