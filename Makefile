@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := campus
 
-.PHONY: run test lint typecheck messages clean
+.PHONY: run test lint typecheck messages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ typecheck: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev lint typecheck
 	$(BIN)/pytest
+
+# Benchmarks (bench/README.md, docs/performance.md): a few minutes, never part of `make test`.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) instance test-artifacts

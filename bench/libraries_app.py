@@ -1,6 +1,6 @@
 """The libraries' own floor: the extensions the app is built on, and nothing of ours.
 
-One endpoint at the app's URL does what any implementation on this stack must:
+Each endpoint at the app's URL does what any implementation on this stack must:
 Flask-Login loads the session's user through Flask-SQLAlchemy, Flask-WTF checks
 the CSRF token, a WTForms form validates the address with email-validator, and
 Celery publishes one task to Redis. No codes, limits, statuses or sealing. What
@@ -91,6 +91,20 @@ def email_captcha() -> object:
     # A payload the size of the app's sealed one.
     deliver.apply_async(args=[secrets.token_urlsafe(16), secrets.token_urlsafe(300), time.time()])
     return jsonify({"code": 200, "message": "ok", "data": {}})
+
+
+class CodeForm(AddressForm):
+    captcha = StringField(validators=[InputRequired()])
+
+
+@app.post("/cms/resetemail")
+@login_required
+def resetemail() -> object:
+    """The libraries' side of checking a code: login, CSRF and the form; then "wrong"."""
+    form = CodeForm()
+    if not form.validate():
+        return jsonify({"code": 400, "message": "bad input", "data": form.errors}), 400
+    return jsonify({"code": 400, "message": "wrong code", "data": {"attempts_left": 4}}), 400
 
 
 def prepare(accounts: int) -> None:

@@ -10,6 +10,10 @@ and (for the queue) the mail worker, all on loopback, then for each of
 - libraries: the extensions the app is built on and nothing of ours (login,
   CSRF, form, address check, one Celery publish), on the same gunicorn;
 - floor: a bare Flask endpoint doing one Redis write, on the same gunicorn;
+- verify: the shipped app checking wrong codes at ``POST /cms/resetemail``, with
+  the attempt limits raised so that every request runs the whole check (digest,
+  the store's one atomic call, failure counting);
+- libraries-verify: the libraries' side of the same request (login, CSRF, form);
 
 runs a closed loop (every connection posts as fast as answers come) for
 throughput and latency, and for the two real apps an open loop at a fixed
@@ -43,11 +47,26 @@ BIN = Path(sys.executable).parent
 SMTP_DELAY = 0.2
 PASSWORD = "bench password 1"
 # Baselines served from bench/ instead of the app.
-BENCH_APPS = {"floor": "floor_app:app", "libraries": "libraries_app:app"}
+BENCH_APPS = {
+    "floor": "floor_app:app",
+    "libraries": "libraries_app:app",
+    "libraries-verify": "libraries_app:app",
+}
+# Checking codes: attempts and failure caps so high that no answer is ever a refusal.
+UNBOUNDED_CHECKS = {
+    "EMAILCODE_MAX_ATTEMPTS": "1000000000",
+    "EMAILCODE_FAILURE_CAP": "1000000000",
+    "EMAILCODE_FAILURE_CEILING": "1000000000",
+    "EMAILCODE_TTL": "3600",
+}
+# A well-formed code from the alphabet; the chance it is the one issued is 1 in 887 million.
+WRONG_CODE = "ABCDEF"
 GUNICORN = ["--workers", "4", "--worker-class", "gthread", "--threads", "8", "--keep-alive", "60"]
 
 
-SCENARIOS = ["queue", "sync", "libraries", "floor"]
+SCENARIOS = ["queue", "sync", "libraries", "floor", "verify", "libraries-verify"]
+# Scenarios whose every answer is the 400 of a wrong code.
+CHECKING = {"verify", "libraries-verify"}
 
 
 def free_port() -> int:
@@ -99,9 +118,11 @@ class Sample:
 class Run:
     samples: list[Sample] = field(default_factory=list)
     seconds: float = 0.0
+    # What a served request answers: 200, or 400 where every answer is a wrong code.
+    served: int = 200
 
     def accepted(self) -> list[Sample]:
-        return [s for s in self.samples if s.status == 200]
+        return [s for s in self.samples if s.status == self.served]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -173,6 +194,18 @@ class Client:
         self._remember(response)
         return response.status
 
+    def check(self, address: str) -> Sample:
+        """Post a wrong code for ``address``: the whole check runs, and answers 400."""
+        started = time.time()
+        clock = time.perf_counter()
+        fields = {"email": address, "captcha": WRONG_CODE}
+        try:
+            status = self._post("/cms/resetemail", fields)
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            status = self._post("/cms/resetemail", fields)
+        return Sample(address, started, time.perf_counter() - clock, status)
+
     def ask(self, address: str) -> Sample:
         started = time.time()
         clock = time.perf_counter()
@@ -184,15 +217,23 @@ class Client:
         return Sample(address, started, time.perf_counter() - clock, status)
 
 
-def closed_loop(clients: list[Client], seconds: float, tag: str) -> Run:
-    run = Run()
+def checked_address(n: int) -> str:
+    """The address client ``n`` asks one code for and then checks wrong codes against."""
+    return f"verify{n}@bench.example"
+
+
+def closed_loop(clients: list[Client], seconds: float, tag: str, *, checking: bool = False) -> Run:
+    run = Run(served=400 if checking else 200)
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
 
     def loop(n: int) -> None:
         i = 0
         while time.perf_counter() < stop_at and i < 100_000:
-            sample = clients[n].ask(f"{tag}-{n}-{i}-{secrets.token_hex(3)}@bench.example")
+            if checking:
+                sample = clients[n].check(checked_address(n))
+            else:
+                sample = clients[n].ask(f"{tag}-{n}-{i}-{secrets.token_hex(3)}@bench.example")
             with lock:
                 run.samples.append(sample)
             i += 1
@@ -320,11 +361,15 @@ def scenario(
                     else [f"staff{n}@bench.example" for n in range(args.connections)]
                 )
                 clients = [Client(web_port, email) for email in emails]
+                if name == "verify":
+                    # A live code in each slot, so each wrong one is counted against it.
+                    for n, each in enumerate(clients):
+                        each.ask(checked_address(n))
                 parts = {"web": web.pid, "worker": mailer.pid, "smtp": sink.pid}
                 parts["redis"] = redis_pid
                 before = {part: cpu_seconds(pid) for part, pid in parts.items()}
                 load_before = time.process_time()
-                closed = closed_loop(clients, args.seconds, f"{name}c")
+                closed = closed_loop(clients, args.seconds, f"{name}c", checking=name in CHECKING)
                 used = {part: cpu_seconds(pid) - before[part] for part, pid in parts.items()}
                 used["load"] = time.process_time() - load_before
                 # CPU milliseconds per accepted request, by process: where the cores went.
@@ -403,7 +448,10 @@ def main() -> None:
             env=base_env,
             check=True,
         )
-        envs = {"sync": {**base_env, "MAIL_DELIVERY": "direct"}}
+        envs = {
+            "sync": {**base_env, "MAIL_DELIVERY": "direct"},
+            "verify": {**base_env, **UNBOUNDED_CHECKS},
+        }
         for name in args.only:
             env = envs.get(name, base_env)
             results.append(scenario(name, directory, env, args, redis_process.pid))
