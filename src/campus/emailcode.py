@@ -148,7 +148,13 @@ def send_code(purpose: Purpose, *, account: str, address: Address, client: str) 
         delivery = outbox().send(request, owner=account, ttl=issued.expires_in)
     except Exception:
         # Whatever went wrong, an undelivered code must not stay valid.
-        _withdraw(issued, to=address.value)
+        _withdraw(
+            purpose=purpose,
+            account=account,
+            address=address.mailbox,
+            code=issued.code,
+            to=address.value,
+        )
         raise
     event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
     return Sent(
@@ -225,28 +231,23 @@ def _issue(purpose: Purpose, *, account: str, address: Address, client: str) -> 
     return issued
 
 
-def _withdraw(issued: Issued, *, to: str) -> None:
-    withdrawn = verifier().withdraw(
-        purpose=issued.purpose, account=issued.account, address=issued.address, code=issued.code
-    )
+def _withdraw(*, purpose: str, account: str, address: str, code: str, to: str) -> None:
+    """Void an undelivered code (``to`` is where it was going, for the event line)."""
+    withdrawn = verifier().withdraw(purpose=purpose, account=account, address=address, code=code)
     if withdrawn:
-        event("code.withdrawn", account=issued.account, address=to, purpose=issued.purpose)
+        event("code.withdrawn", account=account, address=to, purpose=purpose)
 
 
 def _withdraw_undelivered(sender: Any, *, request: MailRequest, **_: Any) -> None:
     """Void the code a mail request carried: it could not be delivered."""
-    if not request.issued:
-        return
-    slot = request.issued
-    withdrawn = verifier().withdraw(
-        purpose=slot["purpose"],
-        account=slot["account"],
-        address=slot["address"],
-        code=str(request.context["code"]),
-    )
-    if withdrawn:
-        event(
-            "code.withdrawn", account=slot["account"], address=request.to, purpose=slot["purpose"]
+    if request.issued:
+        slot = request.issued
+        _withdraw(
+            purpose=slot["purpose"],
+            account=slot["account"],
+            address=slot["address"],
+            code=str(request.context["code"]),
+            to=request.to,
         )
 
 

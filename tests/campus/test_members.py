@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from campus.extensions import db
-from campus.flows import login_by_code, password_reset, signup
+from campus.flows import by_address, signup
 from campus.models import Account, Role
 from tests.app_fixtures import add_staff
 from tests.helpers import (
@@ -132,8 +132,8 @@ def test_guesses_are_answered_alike_for_known_and_unknown_addresses(app: Flask, 
     ("path", "flow"),
     [
         ("/signup/code", signup),
-        ("/password/reset/code", password_reset),
-        ("/login/code", login_by_code),
+        ("/password/reset/code", by_address),  # where reset and log-in by code look up
+        ("/login/code", by_address),
     ],
 )
 def test_the_answer_is_given_before_the_address_is_looked_up(

@@ -9,9 +9,18 @@ both are keyed by the address's own account name (``emailcode.address_account``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
-from campus.emailcode import IssueRefused, Purpose, address_account, check_code
+from campus.emailcode import (
+    IssueRefused,
+    Purpose,
+    address_account,
+    check_code,
+    issue_unsent,
+    send_code,
+)
 from campus.flows.passwords import check_new_password
+from campus.models import find_by_email
 from campus.support.addresses import Address
 from campus.support.budgets import Limited
 from campus.support.locale import current_locale
@@ -23,6 +32,19 @@ Job = Callable[[Address, str, str], None]
 def after_the_answer(job: Job, address: Address, *, client: str) -> None:
     """Run ``job(address, account name, client)`` once the request has answered."""
     quiet().submit(_run, job, address.value, client, locale=current_locale())
+
+
+def code_if_account(purpose: Purpose, address: Address, *, client: str) -> None:
+    """After the answer: a code when an account has the address; else nothing is sent, but
+    the slot answers guesses as a real one would (password reset, log-in by code)."""
+    after_the_answer(partial(_code_if_account, purpose), address, client=client)
+
+
+def _code_if_account(purpose: Purpose, address: Address, name: str, client: str) -> None:
+    if find_by_email(address.key) is None:
+        issue_unsent(purpose, account=name, address=address, client=client)
+        return
+    send_code(purpose, account=name, address=address, client=client)
 
 
 def _run(job: Job, value: str, client: str) -> None:

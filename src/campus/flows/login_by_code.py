@@ -16,24 +16,16 @@ from campus.emailcode import (
     Verdict,
     address_account,
     check_code,
-    issue_unsent,
     send_code,
 )
-from campus.flows.by_address import after_the_answer
+from campus.flows.by_address import code_if_account
 from campus.models import Account, find_by_email
 from campus.support.addresses import Address
 
 
 def request_code(address: Address, *, client: str) -> None:
     """Answer at once; whether a code goes out is decided after the answer."""
-    after_the_answer(_send, address, client=client)
-
-
-def _send(address: Address, name: str, client: str) -> None:
-    if find_by_email(address.key) is None:
-        issue_unsent(Purpose.LOG_IN, account=name, address=address, client=client)
-        return
-    send_code(Purpose.LOG_IN, account=name, address=address, client=client)
+    code_if_account(Purpose.LOG_IN, address, client=client)
 
 
 def send_confirmation(account: Account, *, client: str) -> Sent:

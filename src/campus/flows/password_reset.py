@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from campus.emailcode import CodeRefused, Outcome, Purpose, Verdict, issue_unsent, send_code
+from campus.emailcode import CodeRefused, Outcome, Purpose, Verdict
 from campus.emailcode import verifier as code_verifier
-from campus.flows.by_address import after_the_answer, prove_for_new_password
+from campus.flows.by_address import code_if_account, prove_for_new_password
 from campus.flows.notices import tell_every_address, when
 from campus.flows.passwords import change_password
 from campus.models import Account, find_by_email, utcnow
@@ -14,15 +14,7 @@ from campus.support.events import event
 
 def request_code(address: Address, *, client: str) -> None:
     """Answer at once; whether a code goes out is decided after the answer."""
-    after_the_answer(_send, address, client=client)
-
-
-def _send(address: Address, name: str, client: str) -> None:
-    if find_by_email(address.key) is None:
-        # No account: nothing is sent, but the slot answers guesses as a real one would.
-        issue_unsent(Purpose.RESET_PASSWORD, account=name, address=address, client=client)
-        return
-    send_code(Purpose.RESET_PASSWORD, account=name, address=address, client=client)
+    code_if_account(Purpose.RESET_PASSWORD, address, client=client)
 
 
 def complete(address: Address, *, code: str, password: str, client: str) -> Account:

@@ -119,18 +119,19 @@ def code_checking(view: F) -> F:
     The engine caps wrong codes per account; this bounds a client that spreads
     its guesses across many accounts.
     """
-    limit = limiter.shared_limit(_setting("EMAILCODE_VERIFY_LIMIT_PER_IP"), scope="verify-per-ip")
-    return cast(F, limit(view))
+    return cast(F, _verify_per_ip()(view))
 
 
 def code_checking_when_coded(view: F) -> F:
-    """``code_checking`` for a request that carries a ``code`` (log-in takes either kind)."""
-    limit = limiter.shared_limit(
-        _setting("EMAILCODE_VERIFY_LIMIT_PER_IP"),
-        scope="verify-per-ip",
-        exempt_when=lambda: not body().get("code"),
+    """``code_checking`` for a request that carries a ``code`` (log-in takes either kind),
+    counted in the same budget."""
+    return cast(F, _verify_per_ip(exempt_when=lambda: not body().get("code"))(view))
+
+
+def _verify_per_ip(exempt_when: Callable[[], bool] | None = None) -> Any:
+    return limiter.shared_limit(
+        _setting("EMAILCODE_VERIFY_LIMIT_PER_IP"), scope="verify-per-ip", exempt_when=exempt_when
     )
-    return cast(F, limit(view))
 
 
 def reauth_limit(view: F) -> F:
