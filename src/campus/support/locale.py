@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
 
 
 def current_locale() -> str:
@@ -15,4 +16,10 @@ def current_locale() -> str:
 
 def site_time(moment: datetime) -> str:
     """A moment in the site's time zone (``SITE_TIMEZONE``), written the reader's way."""
-    return f"{format_datetime(moment, 'medium')} ({format_datetime(moment, 'zzzz')})"
+    return str(
+        _(
+            "%(time)s (%(zone)s)",
+            time=format_datetime(moment, "medium"),
+            zone=format_datetime(moment, "zzzz"),
+        )
+    )
