@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 
 import click
 from flask import Flask, current_app
@@ -14,6 +16,7 @@ from campus.flows.accounts import create_account
 from campus.flows.errors import FlowError
 from campus.flows.passwords import change_password
 from campus.mail.check_cli import group as mail_commands
+from campus.mail.worker import POOLS, run
 from campus.models import Account, Role, find_by_email
 from campus.support.addresses import BadAddress
 
@@ -64,19 +67,30 @@ def bootstrap(email: str) -> None:
 
 
 @click.command("worker")
-@click.option("--concurrency", type=int, default=None, help="threads (MAIL_WORKER_CONCURRENCY)")
+@click.option(
+    "--pool",
+    type=click.Choice(POOLS),
+    default=None,
+    help="gevent (many SMTP sessions in one process) or threads (MAIL_WORKER_POOL)",
+)
+@click.option(
+    "--concurrency", type=int, default=None, help="messages in flight (MAIL_WORKER_CONCURRENCY)"
+)
 @with_appcontext
-def worker(concurrency: int | None) -> None:
+def worker(pool: str | None, concurrency: int | None) -> None:
     """Run the mail delivery worker (needs REDIS_URL)."""
     celery = current_app.extensions.get("celery")
     if celery is None:
         raise click.ClickException("the worker needs REDIS_URL: without it mail is sent in-process")
-    threads = concurrency or int(current_app.config["MAIL_WORKER_CONCURRENCY"])
-    # Threads, not processes: sending mail waits on the network, not the CPU.
-    options = ["--pool=threads", f"--concurrency={threads}", "--loglevel=INFO"]
-    # One kind of worker, no cluster chatter: gossip, mingle and heartbeats only cost.
-    options += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    celery.worker_main(["worker", *options])
+    pool = pool or str(current_app.config["MAIL_WORKER_POOL"])
+    concurrency = concurrency or int(current_app.config["MAIL_WORKER_CONCURRENCY"])
+    if pool == "gevent":
+        # gevent patches the standard library before any import; this process imported
+        # too much already, so the same process becomes the gevent entry point.
+        entry = [sys.executable, "-m", "campus_worker", f"--concurrency={concurrency}"]
+        sys.stdout.flush()
+        os.execv(sys.executable, entry)  # noqa: S606  (this interpreter, fixed arguments)
+    run(celery, pool, concurrency)
 
 
 def init_app(app: Flask) -> None:

@@ -125,10 +125,17 @@ SETTINGS: tuple[Setting, ...] = (
         shown="unset: the system trust store",
     ),
     Setting(
+        "MAIL_WORKER_POOL",
+        str,
+        "gevent",
+        "`gevent`: the worker keeps many messages in flight in one process; `threads`: "
+        "one OS thread per message in flight",
+    ),
+    Setting(
         "MAIL_WORKER_CONCURRENCY",
         int,
-        8,
-        "worker threads, each with its own kept-open SMTP connection",
+        128,
+        "messages one worker sends at once, each over its own kept-open SMTP session",
     ),
     Setting(
         "MAIL_SEND_RATE",
@@ -456,6 +463,10 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
     if delivery == "queue" and not config.get("REDIS_URL"):
         raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL")
     config["MAIL_DELIVERY"] = delivery
+    if config.get("MAIL_WORKER_POOL") not in ("gevent", "threads"):
+        raise ConfigError("MAIL_WORKER_POOL must be gevent or threads")
+    if int(config["MAIL_WORKER_CONCURRENCY"]) < 1:
+        raise ConfigError("MAIL_WORKER_CONCURRENCY must be at least 1")
     # A retry waits inside the worker unacknowledged; past the visibility
     # timeout Redis would hand it to a second worker as well.
     if float(config["MAIL_RETRY_MAX_DELAY"]) * 2 > int(config["MAIL_QUEUE_VISIBILITY_TIMEOUT"]):

@@ -104,3 +104,10 @@ def test_pages_load_nothing_from_other_origins(app: Flask) -> None:
     assert links, "the page links no assets at all"
     assert all(link.startswith("/") and not link.startswith("//") for link in links), links
     assert 'name="csrf-token"' in page
+
+
+def test_the_worker_pool_must_be_one_the_worker_knows(make_app: Callable[..., Flask]) -> None:
+    with pytest.raises(ConfigError, match="MAIL_WORKER_POOL"):
+        make_app(MAIL_WORKER_POOL="processes")
+    with pytest.raises(ConfigError, match="MAIL_WORKER_CONCURRENCY"):
+        make_app(MAIL_WORKER_CONCURRENCY=0)

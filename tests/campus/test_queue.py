@@ -230,6 +230,39 @@ def ask_many(api: Api, count: int, prefix: str) -> list[str]:
     return [answer.get_json()["data"]["delivery"] for answer in answers]
 
 
+def test_publishing_reuses_one_redis_client_per_pool(queue_app: Flask) -> None:
+    """kombu would build a client per publish; the broker keeps one until the pool changes."""
+    celery = queue_app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+            assert first is second
+            assert first.connection_pool is channel.pool
+        channel._pool = None  # what a reconnect leaves: the next call builds a new pool
+        with channel.conn_or_acquire() as third:
+            assert third is not first
+            assert third.connection_pool is channel.pool
+
+
+def test_a_full_worker_takes_the_next_message_as_soon_as_a_slot_frees(
+    queue_app: Flask, settings: dict[str, Any], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    """With every slot busy kombu would wait a whole second before looking again."""
+    _, inbox = smtp
+    inbox.data_delay = 0.3
+    worker = Worker(tmp_path, settings, concurrency=2).start()
+    try:
+        api = staff_client(queue_app)
+        deliveries = ask_many(api, 8, "s")
+        assert wait_until(lambda: len(inbox.received) == 8, 20)
+    finally:
+        worker.stop()
+    assert [settled(api, d) for d in deliveries] == ["sent"] * 8
+    # Four rounds of two at 0.3 s: well under the four seconds of a pause per round.
+    spread = max(inbox.received_at) - min(inbox.received_at)
+    assert spread < 2.5, spread
+
+
 def test_one_connection_carries_many_messages_and_reconnects_when_dropped(
     queue_app: Flask, settings: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -14,10 +14,23 @@ Celery already handle: the worker logs it and reconnects. Nothing is lost by
 it. Each unacknowledged message is still in Redis's ``unacked`` index and is
 restored once the visibility timeout passes; a message that was sent already
 finds its delivery settled and is not sent again.
+
+A second correction is for workers without kombu's event loop, which is how
+Celery runs the gevent pool: there kombu hands back the messages of a killed
+worker only when a poll finds nothing at all, and with a blocking ``BRPOP``
+always outstanding that never happens, so they would wait in ``unacked`` for
+ever. Here every drain, however it ends, restores what is overdue, at the
+same interval the event loop would. And when every slot of such a worker is
+taken, kombu sleeps a whole second before it looks again, though slots free
+every few milliseconds; a drain there waits at most ``RECHECK`` seconds, so the
+pool stays full.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
@@ -25,6 +38,27 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class Channel(kombu_redis.Channel):
+    """kombu's channel, with the corrections described above."""
+
+    _client_for: tuple[Any, Any] | None = None
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """One client per connection pool, instead of a new one for every publish and ack.
+
+        kombu builds a ``redis.Redis`` for each call, and building one copies its
+        table of reply parsers: a large share of a publish. The client is only a
+        handle on the pool, which hands each command its own connection, so one
+        serves every caller; a new pool (after a reconnect) gets a new client.
+        """
+        if client is not None:
+            yield client
+            return
+        pool = self.pool
+        if self._client_for is None or self._client_for[0] is not pool:
+            self._client_for = (pool, self._create_client())  # type: ignore[no-untyped-call]
+        yield self._client_for[1]
+
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         transport = self.connection
         if transport is None or transport.client is None:
@@ -33,8 +67,33 @@ class Channel(kombu_redis.Channel):
         return params
 
 
+# Seconds a drain without kombu's event loop waits before Celery's loop looks again.
+RECHECK = 0.02
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+    _restored_at = 0.0
+
+    def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
+        try:
+            full = any(not channel.qos.can_consume() for channel in self.channels)
+            wait = min(timeout, RECHECK) if full and timeout is not None else timeout
+            return super().drain_events(connection, timeout=wait)  # type: ignore[no-untyped-call]
+        finally:
+            self._restore_when_due()
+
+    def _restore_when_due(self) -> None:
+        options = self.client.transport_options if self.client is not None else {}
+        interval = float(
+            options.get("unacked_restore_interval") or Channel.unacked_restore_interval
+        )
+        now = time.monotonic()
+        if now - self._restored_at >= interval:
+            self._restored_at = now
+            cycle: Any = self.cycle
+            cycle.maybe_restore_messages()
 
 
 # Celery's ``broker_transport`` setting names this class.

@@ -102,13 +102,20 @@ class _Composed(EmailMultiAlternatives):  # type: ignore[misc]
     Its own encoding splits a long non-ASCII subject without counting the
     ``Subject: `` before it, so the header starts with a fold and readers show
     the subject with a leading space. A ``Header`` that knows its name folds right.
+    It is composed once and not changed after.
     """
 
+    # Built once: the header check and the send read the same message, and building
+    # it is most of what composing costs.
+    _built: Any = None
+
     def message(self) -> Any:
-        built = super().message()
-        charset = "us-ascii" if self.subject.isascii() else "utf-8"
-        built.replace_header("Subject", Header(self.subject, charset, header_name="Subject"))
-        return built
+        if self._built is None:
+            built = super().message()
+            charset = "us-ascii" if self.subject.isascii() else "utf-8"
+            built.replace_header("Subject", Header(self.subject, charset, header_name="Subject"))
+            self._built = built
+        return self._built
 
 
 def message_id(sender: str) -> str:

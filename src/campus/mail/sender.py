@@ -40,51 +40,62 @@ def classify(exc: BaseException) -> type[Temporary] | type[Permanent]:
 
 
 class Sender:
-    """One SMTP connection per worker thread, opened once and reused across messages."""
+    """Kept-open SMTP connections: each carries one message at a time and then waits, open,
+    for the next. A worker never holds more of them than it has messages in flight.
+
+    The connections are pooled, not tied to a thread: the gevent pool runs every
+    message in a new greenlet, so a per-thread connection would open a session
+    for every message and leave it open.
+    """
 
     def __init__(self) -> None:
-        self._local = threading.local()
-        self.sessions_opened = 0
+        self._idle: list[Any] = []
         self._lock = threading.Lock()
 
     def send(self, message: Any) -> None:
         """Send one message; raise Temporary or Permanent when it does not go."""
+        connection = None
         try:
-            self._send_on_open_connection(message)
-        except smtplib.SMTPServerDisconnected:
-            # Servers drop idle connections; a fresh one deserves one immediate try.
-            self._drop()
+            connection = self._take()
             try:
-                self._send_on_open_connection(message)
-            except Exception as exc:  # noqa: BLE001  (classified and re-raised, with its cause)
-                self._fail(exc)
-        except Exception as exc:  # noqa: BLE001  (classified and re-raised, with its cause)
-            self._fail(exc)
+                self._send_on(connection, message)
+            except smtplib.SMTPServerDisconnected:
+                # Servers drop idle connections; a fresh one deserves one immediate try.
+                self._close(connection)
+                connection = None
+                connection = self._open()
+                self._send_on(connection, message)
+        except Exception as exc:  # classified and re-raised, with its cause
+            if connection is not None and isinstance(exc, OSError | smtplib.SMTPServerDisconnected):
+                self._close(connection)  # the socket is in an unknown state
+                connection = None
+            raise classify(exc)(describe(exc)) from exc
+        finally:
+            if connection is not None:
+                with self._lock:
+                    self._idle.append(connection)
 
-    def _send_on_open_connection(self, message: Any) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = mail.get_connection()
-            connection.open()
-            self._local.connection = connection
-            with self._lock:
-                self.sessions_opened += 1
+    def _take(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _open(self) -> Any:
+        connection = mail.get_connection()
+        connection.open()
+        return connection
+
+    @staticmethod
+    def _send_on(connection: Any, message: Any) -> None:
         message.connection = connection
         message.send()
 
-    def _fail(self, exc: BaseException) -> None:
-        verdict = classify(exc)
-        if isinstance(exc, OSError | smtplib.SMTPServerDisconnected):
-            self._drop()  # the socket is in an unknown state
-        raise verdict(describe(exc)) from exc
-
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            # Closing a dead connection may fail; it is gone either way.
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                connection.close()
+    @staticmethod
+    def _close(connection: Any) -> None:
+        # Closing a dead connection may fail; it is gone either way.
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            connection.close()
 
 
 class SendRate:

@@ -1,0 +1,46 @@
+"""The mail worker process: Celery consuming the mail queue.
+
+Sending a message is almost all waiting on the provider (a relay commonly takes
+a fifth of a second to accept one), so one process keeps many messages in
+flight: with the gevent pool each of ``MAIL_WORKER_CONCURRENCY`` greenlets holds
+its own kept-open SMTP session. gevent must patch the standard library before
+anything imports ``socket``, ``ssl`` or ``threading``; importing ``campus``
+already has, so the gevent pool runs from ``python -m campus_worker``, which
+patches first, and ``flask --app campus worker`` hands over to it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+POOLS = ("gevent", "threads")
+
+
+def options(pool: str, concurrency: int) -> list[str]:
+    if pool not in POOLS:
+        raise ValueError(f"unknown worker pool {pool!r}: one of {', '.join(POOLS)}")
+    if concurrency < 1:
+        raise ValueError("the worker's concurrency must be at least 1")
+    return [
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        "--loglevel=INFO",
+        # One kind of worker, no cluster chatter: gossip, mingle and heartbeats only cost.
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
+# Celery logs two lines for every task, received and succeeded: at hundreds of
+# messages a second that is a large share of the worker's time and says nothing
+# the delivery statuses do not. Failures and retries are still logged.
+QUIET = ("celery.worker.strategy", "celery.app.trace")
+
+
+def run(celery: Celery, pool: str, concurrency: int) -> None:
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    celery.worker_main(["worker", *options(pool, concurrency)])
