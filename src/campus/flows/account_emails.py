@@ -27,7 +27,7 @@ from campus.flows.errors import (
     SameAddress,
     check_domain,
 )
-from campus.flows.new_address import send_code_or_tell_owner
+from campus.flows.new_address import holder_of, send_code_or_tell_owner
 from campus.flows.notices import tell_every_address, when
 from campus.models import MAX_ADDRESSES, Account, AccountEmail, utcnow
 from campus.support.addresses import Address, mask
@@ -52,7 +52,9 @@ class PrimaryStays(FlowError):
 def request_add(account: Account, address: Address, *, client: str) -> Sent:
     """Send a code to the new address, or tell the owner if another account has it."""
     _check_addable(account, address)
-    return send_code_or_tell_owner(Purpose.ADD_EMAIL, account, address, client=client)
+    return send_code_or_tell_owner(
+        Purpose.ADD_EMAIL, account, address, holder=holder_of(address), client=client
+    )
 
 
 def confirm_add(account: Account, address: Address, *, code: str, client: str) -> None:

@@ -15,7 +15,7 @@ from campus.emailcode import (
 )
 from campus.extensions import db
 from campus.flows.errors import SameAddress, check_domain
-from campus.flows.new_address import send_code_or_tell_owner
+from campus.flows.new_address import holder_of, send_code_or_tell_owner
 from campus.flows.notices import send_notice_after_the_fact, when
 from campus.models import Account, AccountEmail, utcnow
 from campus.support.addresses import Address, mask
@@ -25,8 +25,14 @@ from campus.support.events import event
 
 def request_change(account: Account, address: Address, *, client: str) -> Sent:
     """Send a code to the new address, or tell the owner if another account has it."""
-    _check_new(account, address)
-    return send_code_or_tell_owner(Purpose.CHANGE_EMAIL, account, address, client=client)
+    # One look-up answers both questions: is it the account's own, and does another have it.
+    holder = holder_of(address)
+    if holder == account.id:
+        raise SameAddress(address.value)
+    _check_domain(account, address)
+    return send_code_or_tell_owner(
+        Purpose.CHANGE_EMAIL, account, address, holder=holder, client=client
+    )
 
 
 def confirm_change(account: Account, address: Address, *, code: str, client: str) -> None:
@@ -63,11 +69,15 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
 
 
 def _check_new(account: Account, address: Address) -> None:
-    """SameAddress when it is the account's own; DomainRefused when the domain may not be
-    (a member's address proves membership: the sign-up rules apply). Neither reveals
-    anything about other accounts."""
+    """SameAddress when it is the account's own; DomainRefused when the domain may not be.
+    Neither reveals anything about other accounts."""
     if account.has_address(address.key):
         raise SameAddress(address.value)
+    _check_domain(account, address)
+
+
+def _check_domain(account: Account, address: Address) -> None:
+    """A member's address proves membership: the sign-up rules apply to it."""
     rules = refusal_for_any if account.is_staff else refusal_for_membership
     check_domain(rules(address))
 

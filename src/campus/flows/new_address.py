@@ -3,7 +3,7 @@ another account holds, a notice to its owner instead, answered exactly alike."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from campus.emailcode import Purpose, Sent, issue_unsent, send_code, verifier
 from campus.extensions import db
@@ -15,16 +15,18 @@ from campus.support.public_url import public_url
 
 
 def send_code_or_tell_owner(
-    purpose: Purpose, account: Account, address: Address, *, client: str
+    purpose: Purpose, account: Account, address: Address, *, holder: int | None, client: str
 ) -> Sent:
     """Send a code to the address; if another account has it, tell that owner instead.
+
+    ``holder`` is the id of the account that has the address (``holder_of``), or None.
 
     The two answers are the same, so the form cannot be used to find out which
     addresses have accounts. The taken address still gets a slot with a code
     nobody is sent, so guesses against it are answered as against a real one.
     """
     name = account.verification_account
-    if not held_by_another(account, address):
+    if holder is None or holder == account.id:
         return send_code(purpose, account=name, address=address, client=client)
     issue_unsent(purpose, account=name, address=address, client=client)
     policy = verifier().policy
@@ -39,11 +41,11 @@ def send_code_or_tell_owner(
     return Sent(resend_after=policy.resend_cooldown, expires_in=policy.ttl, delivery=delivery)
 
 
-def held_by_another(account: Account, address: Address) -> bool:
-    """Whether another account has the address, as any of its verified addresses."""
-    found = db.session.scalar(
-        select(AccountEmail.id).where(
-            func.lower(AccountEmail.email) == address.key, AccountEmail.account_id != account.id
-        )
-    )
-    return found is not None
+# Built once: the statement is the same for every request, only the address differs.
+_HOLDER = select(AccountEmail.account_id).where(func.lower(AccountEmail.email) == bindparam("key"))
+
+
+def holder_of(address: Address) -> int | None:
+    """The id of the account that has the address as any of its verified ones, or None."""
+    found: int | None = db.session.scalar(_HOLDER, {"key": address.key})
+    return found

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from werkzeug.wrappers import Response
 
 from campus.extensions import db, login_manager
@@ -32,6 +32,18 @@ def init_app(app: Flask) -> None:
     login_manager.unauthorized_handler(_unauthorized)
 
 
+# Built once: every request that carries a session runs it with its own values.
+_LIVE_SESSION_ACCOUNT = (
+    select(Account)
+    .join(LoginSession, LoginSession.account_id == Account.id)
+    .where(
+        Account.id == bindparam("account_id"),
+        LoginSession.id == bindparam("sid"),
+        LoginSession.expires_at > bindparam("now"),
+    )
+)
+
+
 def load_account(login_id: str) -> Account | None:
     """The account of a live session: ``<id>:<token>``, and a server-side session row.
 
@@ -43,13 +55,7 @@ def load_account(login_id: str) -> Account | None:
     if not account_id.isdigit() or not token or not isinstance(sid, str):
         return None
     account: Account | None = db.session.scalar(
-        select(Account)
-        .join(LoginSession, LoginSession.account_id == Account.id)
-        .where(
-            Account.id == int(account_id),
-            LoginSession.id == sid,
-            LoginSession.expires_at > int(clock.now()),
-        )
+        _LIVE_SESSION_ACCOUNT, {"account_id": int(account_id), "sid": sid, "now": int(clock.now())}
     )
     if account is None or not hmac.compare_digest(account.session_token, token):
         return None
