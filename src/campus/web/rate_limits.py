@@ -6,8 +6,11 @@ provider's daily cap. The per-client and per-account budgets count every
 request, before the view. The per-mailbox and global budgets count only codes
 (or notices) actually going out, so the binding takes them at the moment of
 sending, atomically (``support.budgets``); a request whose budget is already
-spent is refused here, before the view. ``RATELIMIT_ENABLED=false`` turns these
-off; the engine's cooldown, attempt limit and failure cap do not depend on them.
+spent is refused here, before the view. All of a request's budgets are taken in
+one atomic step (``spend``): with Redis, one round trip. They live in the
+limiter's storage under its moving-window model. ``RATELIMIT_ENABLED=false``
+turns these off; the engine's cooldown, attempt limit and failure cap do not
+depend on them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from campus.extensions import db
 from campus.support.addresses import Address, BadAddress, parse_address
-from campus.support.budgets import limiter, sending_budgets
+from campus.support.budgets import Budget, Limited, limiter, sending_budgets, spend
+from campus.support.events import event
 from campus.support.limit_storage import hit_table, storage_uri
 from campus.web.errors import ApiError
 from campus.web.forms import body
@@ -82,34 +87,45 @@ def _setting(name: str) -> Callable[[], str]:
     return lambda: str(current_app.config.get(name) or UNLIMITED)
 
 
-def _refuse_spent_budgets(view: F) -> F:
-    """Answer 429 at once when the named address's budget is already spent."""
+def _budget(setting: str, scope: str, key: str) -> list[Budget]:
+    """The budget a setting names for ``key``; none when the setting is unset."""
+    return [Budget(setting, scope, key)] if current_app.config.get(setting) else []
 
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+
+def _spend_or_refuse(take: list[Budget], check: list[Budget]) -> None:
+    """Spend the request's budgets in one step; a spent one answers 429 (``Limited``)."""
+    try:
+        spend(take=take, check=check)
+    except Limited as limited:
         address = requested_address()
-        for budget in sending_budgets(address) if address is not None else []:
-            budget.check()
-        return view(*args, **kwargs)
-
-    return cast(F, wrapped)
+        event(
+            "code.limited",
+            account=current_user.verification_account if current_user.is_authenticated else None,
+            address=address.value if address else None,
+            limit=limited.limit,
+            scope=limited.scope,
+            retry_after=limited.retry_after,
+        )
+        raise
 
 
 def code_sending(view: F) -> F:
-    """The limits every code-sending endpoint shares."""
-    decorators: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
-        _refuse_spent_budgets,
-        limiter.shared_limit(_setting("EMAILCODE_LIMIT_PER_IP"), scope="code-per-ip"),
-        limiter.shared_limit(
-            _setting("EMAILCODE_LIMIT_PER_ACCOUNT"),
-            scope="code-per-account",
-            key_func=_account_key,
-            exempt_when=lambda: not current_user.is_authenticated,
-        ),
-    ]
-    wrapped: Callable[..., Any] = view
-    for decorate in decorators:
-        wrapped = decorate(wrapped)
+    """The limits every code-sending endpoint shares, in one round trip before the view.
+
+    Per client address and per account, each request counts. The mailbox's and
+    the global budget are only checked here: they count when a message goes out.
+    """
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if limiter.enabled:
+            take = _budget("EMAILCODE_LIMIT_PER_IP", "code-per-ip", get_remote_address())
+            if current_user.is_authenticated:
+                take += _budget("EMAILCODE_LIMIT_PER_ACCOUNT", "code-per-account", _account_key())
+            address = requested_address()
+            _spend_or_refuse(take, sending_budgets(address) if address is not None else [])
+        return view(*args, **kwargs)
+
     return cast(F, wrapped)
 
 
@@ -119,19 +135,24 @@ def code_checking(view: F) -> F:
     The engine caps wrong codes per account; this bounds a client that spreads
     its guesses across many accounts.
     """
-    return cast(F, _verify_per_ip()(view))
+    return _verify_per_ip(view, when=lambda: True)
 
 
 def code_checking_when_coded(view: F) -> F:
     """``code_checking`` for a request that carries a ``code`` (log-in takes either kind),
     counted in the same budget."""
-    return cast(F, _verify_per_ip(exempt_when=lambda: not body().get("code"))(view))
+    return _verify_per_ip(view, when=lambda: bool(body().get("code")))
 
 
-def _verify_per_ip(exempt_when: Callable[[], bool] | None = None) -> Any:
-    return limiter.shared_limit(
-        _setting("EMAILCODE_VERIFY_LIMIT_PER_IP"), scope="verify-per-ip", exempt_when=exempt_when
-    )
+def _verify_per_ip(view: F, *, when: Callable[[], bool]) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if limiter.enabled and when():
+            ip = get_remote_address()
+            _spend_or_refuse(_budget("EMAILCODE_VERIFY_LIMIT_PER_IP", "verify-per-ip", ip), [])
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
 
 
 def reauth_limit(view: F) -> F:
