@@ -20,23 +20,23 @@ from verification.stores.base import Refusal, Rules, SaveResult, Slot, SpendResu
 
 _PREFIX = "vc"
 
-# Shared by the scripts below: KEYS[n] is the (account, purpose) sorted set of
-# recent failures, scored by time, members ``<ms>:<client>:<n>``. Returns the
-# milliseconds until ``client`` may try again under the cap and the ceiling.
+# Shared by the scripts below: ``all`` is the (account, purpose) sorted set of recent
+# failures, scored by time, members ``<ms>:<client>:<n>``; ``mine`` holds the same
+# members for one client alone. Returns the milliseconds until that client may try
+# again under the cap and the ceiling. Each step is a count or a look-up by rank,
+# so the cost does not grow with the number of failures kept.
 _CAP_WAIT = """
-local function cap_wait(key, now, cap, ceiling, window, client)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-  local n = #all / 2
+local function cap_wait(all, mine, now, cap, ceiling, window)
   local wait = 0
-  if n >= ceiling then wait = tonumber(all[2 * (n - ceiling) + 2]) + window - now end
-  local mine = {}
-  for i = 1, #all, 2 do
-    if string.match(all[i], '^[^:]*:([^:]*):') == client then
-      mine[#mine + 1] = tonumber(all[i + 1])
+  for _, limit in ipairs({{all, ceiling}, {mine, cap}}) do
+    local key, most = limit[1], limit[2]
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    local n = redis.call('ZCARD', key)
+    if n >= most then
+      local oldest = redis.call('ZRANGE', key, n - most, n - most, 'WITHSCORES')
+      wait = math.max(wait, tonumber(oldest[2]) + window - now)
     end
   end
-  if #mine >= cap then wait = math.max(wait, mine[#mine - cap + 1] + window - now) end
   return wait
 end
 """
@@ -64,8 +64,8 @@ _SAVE = (
     + _CODES
     + """
 local now, max = tonumber(ARGV[2]), tonumber(ARGV[5])
-local capped = cap_wait(KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[8]), tonumber(ARGV[7]),
-  ARGV[9])
+local capped = cap_wait(KEYS[3], KEYS[4], now, tonumber(ARGV[6]), tonumber(ARGV[8]),
+  tonumber(ARGV[7]))
 if capped > 0 then return {'locked', capped} end
 local h = redis.call('HMGET', KEYS[1], 'failures', 'resend_at', 'retain_until', 'state', 'digest')
 local failures, retain = 0, 0
@@ -103,7 +103,7 @@ _SPEND = (
     + """
 local now, max, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local window = tonumber(ARGV[6])
-local capped = cap_wait(KEYS[2], now, tonumber(ARGV[5]), tonumber(ARGV[7]), window, ARGV[8])
+local capped = cap_wait(KEYS[2], KEYS[3], now, tonumber(ARGV[5]), tonumber(ARGV[7]), window)
 if capped > 0 then return {'capped', capped} end
 local h = redis.call('HMGET', KEYS[1], 'digest', 'state', 'failures', 'expires_at', 'retain_until')
 if not h[1] or tonumber(h[5]) <= now then return {'expired', 0} end
@@ -130,8 +130,11 @@ failures = failures + 1
 local retain = math.max(tonumber(h[5]), now + ttl)
 redis.call('HSET', KEYS[1], 'failures', failures, 'retain_until', retain)
 redis.call('PEXPIRE', KEYS[1], retain - now)
-redis.call('ZADD', KEYS[2], now, now .. ':' .. ARGV[8] .. ':' .. redis.call('ZCARD', KEYS[2]))
-redis.call('PEXPIRE', KEYS[2], window)
+local failure = now .. ':' .. ARGV[8] .. ':' .. redis.call('ZCARD', KEYS[2])
+for i = 2, 3 do
+  redis.call('ZADD', KEYS[i], now, failure)
+  redis.call('PEXPIRE', KEYS[i], window)
+end
 return {'wrong', max - failures}
 """
 )
@@ -186,6 +189,7 @@ class RedisCodeStore:
 
     def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
         keys = [_slot_key(slot), _index_key(slot.account), _failures_key(slot)]
+        keys.append(_failures_key(slot, client))
         args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap]
         args += [rules.window, rules.ceiling, client, rules.live_codes]
         kind, number = self._call(self._save, keys, args)
@@ -194,7 +198,7 @@ class RedisCodeStore:
         return SaveResult(Refusal(kind), int(number))
 
     def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
-        keys = [_slot_key(slot), _failures_key(slot)]
+        keys = [_slot_key(slot), _failures_key(slot), _failures_key(slot, client)]
         args = [digest, now, rules.max_attempts, rules.ttl, rules.cap, rules.window]
         args += [rules.ceiling, client]
         kind, number = self._call(self._spend, keys, args)
@@ -225,8 +229,10 @@ def _slot_key(slot: Slot) -> str:
     return f"{_PREFIX}:{{{slot.account}}}:{slot.id}"
 
 
-def _failures_key(slot: Slot) -> str:
-    return f"{_PREFIX}:{{{slot.account}}}:failures:{slot.purpose}"
+def _failures_key(slot: Slot, client: str | None = None) -> str:
+    """The slot's account and purpose's failures; with ``client``, that client's alone."""
+    key = f"{_PREFIX}:{{{slot.account}}}:failures:{slot.purpose}"
+    return key if client is None else f"{key}:{client}"
 
 
 def _index_key(account: str) -> str:
