@@ -42,7 +42,9 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
     browser). An address another account holds fails here like a wrong code,
     and counts as one: its slot holds only a code that was never sent.
     """
-    _check_new(account, address)
+    if holder_of(address) == account.id:
+        raise SameAddress(address.value)
+    _check_domain(account, address)
     name = account.verification_account
     check_code(Purpose.CHANGE_EMAIL, account=name, address=address, code=code, client=client)
     # Revoking first leaves the safe side on any failure below: at worst the
@@ -66,14 +68,6 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
     context = {"new_address": mask(address.value), "changed_at": when(account.email_changed_at)}
     for to in [old_address, *account.verified_addresses[1:]]:
         send_notice_after_the_fact("email_changed_notice", to=to, owner=name, context=context)
-
-
-def _check_new(account: Account, address: Address) -> None:
-    """SameAddress when it is the account's own; DomainRefused when the domain may not be.
-    Neither reveals anything about other accounts."""
-    if account.has_address(address.key):
-        raise SameAddress(address.value)
-    _check_domain(account, address)
 
 
 def _check_domain(account: Account, address: Address) -> None:
