@@ -51,8 +51,9 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
     # person asks for a new code, never is a stale code left valid.
     verifier().revoke_account(name)
     old_address = account.email
+    row = primary(account)  # loaded before any change, so loading it flushes none
     account.email = address.value
-    primary(account).email = address.value
+    row.email = address.value
     account.email_changed_at = utcnow()
     account.end_all_sessions()
     try:
