@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -51,6 +52,14 @@ def parse_address(text: object) -> Address:
     """
     if not isinstance(text, str) or not text.strip():
         raise BadAddress("empty")
+    return _parse(text)
+
+
+# A request checks its address at the limits and in its form, and the worker again
+# before it writes a header; email-validator is the same pure function each time.
+# Refusals are not kept: an exception leaves nothing in the cache.
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Address:
     if any(ch in text for ch in "\r\n\x00"):
         raise BadAddress("line break")
     if "=?" in text:
