@@ -1,7 +1,7 @@
 """Benchmark: the app's web tier against its libraries' own cost, and the mail worker.
 
-    .venv/bin/python bench/run.py [--seconds 10] [--connections 32] [--rate 300]
-        [--open-seconds 30] [--only SCENARIO ...]
+    .venv/bin/python bench/run.py [--seconds 5] [--rounds 3] [--connections 32]
+        [--rate 300] [--open-seconds 30] [--only SCENARIO ...]
 
 Starts its own Redis, an SMTP server that takes 200 ms per message, gunicorn
 and (for the queue) the mail worker, all on loopback, then for each of
@@ -17,7 +17,7 @@ and (for the queue) the mail worker, all on loopback, then for each of
 - libraries-verify: the libraries' side of the same request (login, CSRF, form);
 
 runs a closed loop (every connection posts as fast as answers come) for
-throughput and latency. No worker consumes during a closed loop, in any setup:
+throughput and latency, in rounds: each setup right after its baseline. No worker consumes during a closed loop, in any setup:
 they measure the web tier. For the queue, the messages the closed loop left
 then measure the worker: its delivery rate with the default settings, beside
 the thread pool it replaced, each over a fixed window. Last comes an open loop
