@@ -18,11 +18,12 @@ and (for the queue) the mail worker, all on loopback, then for each of
 
 runs a closed loop (every connection posts as fast as answers come) for
 throughput and latency, in rounds: each setup right after its baseline. No
-worker consumes during a closed loop, in any setup: they measure the web tier. For the queue, the messages the closed loop left
-then measure the worker: its delivery rate with the default settings, beside
-the thread pool it replaced, each over a fixed window. Last comes an open loop
-at a fixed rate with one worker running, for time to inbox. Rate limits stay
-on, raised out of reach, so that their cost is counted. Prints Markdown
+worker consumes during a closed loop, in any setup: they measure the web tier.
+For the queue, the messages the closed loops left then measure the worker: its
+delivery rate with the default settings, beside the thread pool it replaced,
+each over a fixed window. Last comes an open loop at a fixed rate with one
+worker running, for time to inbox. Rate limits stay on, raised out of reach, so
+that their cost is counted. Prints Markdown
 tables. Every loop is bounded in count and time and targets 127.0.0.1 only.
 """
 
