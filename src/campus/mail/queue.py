@@ -93,6 +93,10 @@ def init_app(app: Flask) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     celery.set_default()
+    # Celery keeps a result backend per thread unless it says it is thread-safe, and
+    # the gevent pool runs each message in a new greenlet: the task would build one
+    # for every message. Results are never stored, so one disabled backend serves all.
+    celery.tasks[deliver.name].backend = celery.backend
     app.extensions["celery"] = celery
     app.extensions["campus.sender"] = Sender()
     app.extensions["campus.send_rate"] = SendRate(
