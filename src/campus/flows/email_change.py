@@ -25,11 +25,7 @@ from campus.support.events import event
 
 def request_change(account: Account, address: Address, *, client: str) -> Sent:
     """Send a code to the new address, or tell the owner if another account has it."""
-    # One look-up answers both questions: is it the account's own, and does another have it.
-    holder = holder_of(address)
-    if holder == account.id:
-        raise SameAddress(address.value)
-    _check_domain(account, address)
+    holder = _check_new(account, address)
     return send_code_or_tell_owner(
         Purpose.CHANGE_EMAIL, account, address, holder=holder, client=client
     )
@@ -42,9 +38,7 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
     browser). An address another account holds fails here like a wrong code,
     and counts as one: its slot holds only a code that was never sent.
     """
-    if holder_of(address) == account.id:
-        raise SameAddress(address.value)
-    _check_domain(account, address)
+    _check_new(account, address)
     name = account.verification_account
     check_code(Purpose.CHANGE_EMAIL, account=name, address=address, code=code, client=client)
     # Revoking first leaves the safe side on any failure below: at worst the
@@ -71,10 +65,19 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
         send_notice_after_the_fact("email_changed_notice", to=to, owner=name, context=context)
 
 
-def _check_domain(account: Account, address: Address) -> None:
-    """A member's address proves membership: the sign-up rules apply to it."""
+def _check_new(account: Account, address: Address) -> int | None:
+    """The id of the account that holds the address, or None; SameAddress when it is this
+    account's own, DomainRefused when the domain may not be (a member's address proves
+    membership: the sign-up rules apply). Neither reveals anything about other accounts.
+
+    One look-up answers both questions: is it the account's own, and does another have it.
+    """
+    holder = holder_of(address)
+    if holder == account.id:
+        raise SameAddress(address.value)
     rules = refusal_for_any if account.is_staff else refusal_for_membership
     check_domain(rules(address))
+    return holder
 
 
 def primary(account: Account) -> AccountEmail:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from flask import current_app
@@ -61,7 +62,11 @@ class Budget:
         self.scope = scope
         self.item: RateLimitItem = parse(str(current_app.config[setting]))
         self.identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), scope, key)
-        self._strategy = MovingWindowRateLimiter(budget_storage())
+
+    @cached_property
+    def _strategy(self) -> MovingWindowRateLimiter:
+        # Only the one-at-a-time path needs it; ``spend`` with Redis does not.
+        return MovingWindowRateLimiter(budget_storage())
 
     def take(self) -> None:
         """Count one, or raise Limited when the budget is spent."""
