@@ -16,8 +16,10 @@ from typing import Any
 from flask import current_app, render_template
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_mailman import EmailMultiAlternatives
 
+from campus.mail.mime import Alternatives
 from campus.support.addresses import parse_address
 from campus.support.locale import site_time
 
@@ -44,8 +46,8 @@ def subject(request: MailRequest) -> str:
     or the time it was sent after it, so that no two code mails share one subject."""
     context = request.context
     if "sent_at" not in context:
-        return _subjects()[request.kind]
-    fixed = _subjects()[request.kind]
+        return str(_SUBJECTS[request.kind])
+    fixed = str(_SUBJECTS[request.kind])
     if context.get("code_in_subject"):
         # The code is drawn from a fixed alphabet of capitals and digits.
         return str(_("%(subject)s: %(code)s", subject=fixed, code=context["code"]))
@@ -57,20 +59,20 @@ def _sent_at(request: MailRequest) -> datetime:
     return datetime.fromtimestamp(float(request.context["sent_at"]), UTC)
 
 
-def _subjects() -> dict[str, str]:
-    # Fixed templates only: nothing a user typed ever reaches a header.
-    return {
-        "change_email_code": _("Campus forum email verification code"),
-        "email_changed_notice": _("Your Campus Forum email address was changed"),
-        "sign_up_code": _("Campus forum sign-up code"),
-        "reset_password_code": _("Campus forum password reset code"),
-        "log_in_code": _("Campus forum log-in code"),
-        "add_email_code": _("Campus forum address verification code"),
-        "addresses_changed_notice": _("The addresses of your Campus Forum account changed"),
-        "account_exists_notice": _("You already have a Campus Forum account"),
-        "address_in_use_notice": _("Someone tried to add your address to a Campus Forum account"),
-        "password_changed_notice": _("Your Campus Forum password was changed"),
-    }
+# Fixed templates only: nothing a user typed ever reaches a header. Translated when
+# read, one at a time: a message needs one subject, not all of them.
+_SUBJECTS = {
+    "change_email_code": _l("Campus forum email verification code"),
+    "email_changed_notice": _l("Your Campus Forum email address was changed"),
+    "sign_up_code": _l("Campus forum sign-up code"),
+    "reset_password_code": _l("Campus forum password reset code"),
+    "log_in_code": _l("Campus forum log-in code"),
+    "add_email_code": _l("Campus forum address verification code"),
+    "addresses_changed_notice": _l("The addresses of your Campus Forum account changed"),
+    "account_exists_notice": _l("You already have a Campus Forum account"),
+    "address_in_use_notice": _l("Someone tried to add your address to a Campus Forum account"),
+    "password_changed_notice": _l("Your Campus Forum password was changed"),
+}
 
 
 def render(request: MailRequest) -> EmailMultiAlternatives:
@@ -108,6 +110,17 @@ class _Composed(EmailMultiAlternatives):  # type: ignore[misc]
     # Built once: the header check and the send read the same message, and building
     # it is most of what composing costs.
     _built: Any = None
+
+    def _create_alternatives(self, msg: Any) -> Any:
+        # Flask-Mailman's own container, written out by the faster generator (``mime``).
+        if not self.alternatives:
+            return msg
+        container = Alternatives(_subtype=self.alternative_subtype, encoding=msg.encoding)
+        if self.body:
+            container.attach(msg)
+        for alternative in self.alternatives:
+            container.attach(self._create_mime_attachment(*alternative))
+        return container
 
     def message(self) -> Any:
         if self._built is None:
