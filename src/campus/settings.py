@@ -138,6 +138,19 @@ SETTINGS: tuple[Setting, ...] = (
         "messages one worker sends at once, each over its own kept-open SMTP session",
     ),
     Setting(
+        "MAIL_WORKER_SILENCE",
+        float,
+        30.0,
+        "seconds without a heartbeat from any worker after which `/healthz` answers 503 "
+        "(with the queue)",
+    ),
+    Setting(
+        "MAIL_QUEUE_MAX_AGE",
+        float,
+        60.0,
+        "seconds the oldest queued message may wait before `/healthz` answers 503",
+    ),
+    Setting(
         "MAIL_SEND_RATE",
         str,
         None,
@@ -467,6 +480,9 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
         raise ConfigError("MAIL_WORKER_POOL must be gevent or threads")
     if int(config["MAIL_WORKER_CONCURRENCY"]) < 1:
         raise ConfigError("MAIL_WORKER_CONCURRENCY must be at least 1")
+    for name in ("MAIL_WORKER_SILENCE", "MAIL_QUEUE_MAX_AGE"):
+        if float(config[name]) <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds")
     # A retry waits inside the worker unacknowledged; past the visibility
     # timeout Redis would hand it to a second worker as well.
     if float(config["MAIL_RETRY_MAX_DELAY"]) * 2 > int(config["MAIL_QUEUE_VISIBILITY_TIMEOUT"]):

@@ -85,9 +85,11 @@ def test_healthz_is_503_when_the_database_is_down(make_app: Callable[..., Flask]
 def test_healthz_checks_redis_when_configured(
     make_app: Callable[..., Flask], redis_url: str
 ) -> None:
-    up = make_app(REDIS_URL=redis_url).test_client().get("/healthz")
+    # Direct delivery: no worker to watch (tests/campus/test_heartbeat.py has that).
+    up = make_app(REDIS_URL=redis_url, MAIL_DELIVERY="direct").test_client().get("/healthz")
     assert up.status_code == 200 and up.get_json()["data"]["redis"] == "ok"
-    down = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client().get("/healthz")
+    elsewhere = f"redis://127.0.0.1:{free_port()}/0"
+    down = make_app(REDIS_URL=elsewhere).test_client().get("/healthz")
     check_envelope(down)
     assert down.status_code == 503 and down.get_json()["data"]["redis"].startswith("error")
 

@@ -19,6 +19,7 @@ from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
 from campus.mail import broker
+from campus.mail.heartbeat import QUEUED_AT, problems, queue_health
 from campus.mail.messages import MailRequest, render
 from campus.mail.outbox import MailUnavailable, delivery_log
 from campus.mail.sealing import SealError, seal, unseal
@@ -43,7 +44,12 @@ class QueueOutbox:
         deadline = time.time() + ttl
         try:
             self.log.create(delivery, owner=owner, status=Status.QUEUED, ttl=ttl)
-            deliver.apply_async(args=[delivery, token, deadline], retry=False)
+            deliver.apply_async(
+                args=[delivery, token, deadline],
+                retry=False,
+                # Read by /healthz: how long the oldest message has waited.
+                headers={QUEUED_AT: time.time()},
+            )
         except (KombuError, OperationalError, RedisError, OSError) as exc:
             raise MailUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
         return delivery
@@ -103,6 +109,21 @@ def init_app(app: Flask) -> Celery:
         app.config.get("MAIL_SEND_RATE"), app.config["REDIS_URL"]
     )
     return celery
+
+
+def queue_checks() -> dict[str, str]:
+    """/healthz's view of the queue: a worker heard from lately, and nothing waiting too long."""
+    config = current_app.config
+    try:
+        health = queue_health(current_app.extensions["campus.mail.redis"], QUEUE)
+    except RedisError as exc:
+        return {"worker": f"error: {type(exc).__name__}"}
+    found = problems(
+        health,
+        silence=float(config["MAIL_WORKER_SILENCE"]),
+        max_age=float(config["MAIL_QUEUE_MAX_AGE"]),
+    )
+    return {"worker": "ok", "queue": "ok"} | found
 
 
 def backoff(retries: int) -> float:

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
             app.config["REDIS_URL"], socket_timeout=1.0, socket_connect_timeout=1.0
         )
         log = RedisDeliveryLog(client)
+        app.extensions["campus.mail.redis"] = client
     else:
         with app.app_context():
             log = SqlDeliveryLog(db.engine, mail_deliveries)

@@ -12,8 +12,14 @@ patches first, and ``flask --app campus worker`` hands over to it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import redis
 from celery import Celery
+from celery.signals import worker_ready
+from flask import current_app
+
+from campus.mail import heartbeat
 
 POOLS = ("gevent", "threads")
 
@@ -41,6 +47,23 @@ QUIET = ("celery.worker.strategy", "celery.app.trace")
 
 
 def run(celery: Celery, pool: str, concurrency: int) -> None:
+    """Run the worker in the current app's context until it is stopped."""
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
-    celery.worker_main(["worker", *options(pool, concurrency)])
+    config = current_app.config
+    client = redis.Redis.from_url(config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
+    # A few beats within the silence /healthz tolerates, so one lost beat is no alarm.
+    interval = min(heartbeat.INTERVAL, float(config["MAIL_WORKER_SILENCE"]) / 3)
+    beating: list[Any] = []
+
+    # Beats start once the worker consumes, not when the process starts.
+    def ready(**_: Any) -> None:
+        beating.append(heartbeat.start_beating(client, heartbeat.worker_id(), interval))
+
+    worker_ready.connect(ready, weak=False)
+    try:
+        celery.worker_main(["worker", *options(pool, concurrency)])
+    finally:
+        worker_ready.disconnect(ready)
+        for stop in beating:
+            stop.set()

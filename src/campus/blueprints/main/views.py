@@ -11,6 +11,7 @@ from campus.blueprints.main import bp
 from campus.blueprints.main.forms import ReauthForm
 from campus.emailcode import StoreUnavailable, verifier
 from campus.extensions import db
+from campus.mail.queue import queue_checks
 from campus.web.auth import account_required, confirm_password, current_account
 from campus.web.errors import BadInput
 from campus.web.rate_limits import reauth_limit
@@ -56,6 +57,9 @@ def healthz() -> Response:
             checks["redis"] = "ok"
         except StoreUnavailable as exc:
             checks["redis"] = f"error: {exc.__class__.__name__}"
+    if current_app.config["MAIL_DELIVERY"] == "queue" and checks.get("redis") == "ok":
+        # Queued mail leaves only with a worker: its silence is an outage of every code.
+        checks |= queue_checks()
     healthy = all(value == "ok" for value in checks.values())
     if healthy:
         return envelope(200, _("OK"), checks)
