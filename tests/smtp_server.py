@@ -30,6 +30,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    # The bytes as they arrived, for checks (a DKIM signature) that parsing would alter.
+    raw: bytes = b""
 
 
 @dataclass
@@ -74,7 +76,9 @@ class Inbox:
             return self.data_replies.pop(0)
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, envelope.original_content)
+        )
         self.received_at.append(time.monotonic())
         return "250 OK"
 

@@ -125,6 +125,26 @@ SETTINGS: tuple[Setting, ...] = (
         shown="unset: the system trust store",
     ),
     Setting(
+        "MAIL_DKIM_DOMAIN",
+        str,
+        None,
+        "sign every message with DKIM for this domain (with the selector and key below); "
+        "it should be the sender's domain or a parent of it, for DMARC",
+    ),
+    Setting(
+        "MAIL_DKIM_SELECTOR",
+        str,
+        None,
+        "the DKIM selector: the key is published at `<selector>._domainkey.<domain>`",
+    ),
+    Setting(
+        "MAIL_DKIM_KEY_FILE",
+        str,
+        None,
+        "a PEM file holding the unencrypted RSA private key (2048 bits is usual); "
+        "`flask --app campus mail dkim-record` prints its DNS record",
+    ),
+    Setting(
         "MAIL_WORKER_POOL",
         str,
         "gevent",

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from campus.mail.check import Kind, Problem, Settings, check
 from campus.support.addresses import BadAddress, parse_address
 
-group = AppGroup("mail", help="Check the mail settings.")
+group = AppGroup("mail", help="Check the mail settings; print the DKIM record.")
 
 
 def _messages() -> dict[Kind, str]:
@@ -136,3 +136,14 @@ def check_command(send_to: str | None) -> None:
         )
         if send_to:
             click.echo(_("A test message was sent to %(to)s.", to=send_to))
+
+
+@group.command("dkim-record")
+def dkim_record_command() -> None:
+    """Print the DNS TXT record that publishes the DKIM key (MAIL_DKIM_*)."""
+    signer = current_app.extensions.get("campus.dkim")
+    if signer is None:
+        raise click.ClickException(
+            "DKIM is off: set MAIL_DKIM_DOMAIN, MAIL_DKIM_SELECTOR and MAIL_DKIM_KEY_FILE"
+        )
+    click.echo(signer.dns_record())

@@ -116,6 +116,8 @@ class _Composed(EmailMultiAlternatives):  # type: ignore[misc]
         if not self.alternatives:
             return msg
         container = Alternatives(_subtype=self.alternative_subtype, encoding=msg.encoding)
+        # Signed as it is written out, when every header is final.
+        container.signer = current_app.extensions.get("campus.dkim")
         if self.body:
             container.attach(msg)
         for alternative in self.alternatives:

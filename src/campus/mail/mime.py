@@ -55,9 +55,13 @@ class Generator(BytesGenerator):
 
 
 class Alternatives(SafeMIMEMultipart):  # type: ignore[misc]
-    """Flask-Mailman's multipart/alternative container, written out by ``Generator``."""
+    """Flask-Mailman's multipart/alternative container, written out by ``Generator``,
+    and signed when written if it was given a signer (DKIM, see ``signing``)."""
+
+    signer: Any = None
 
     def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
         out = BytesIO()
         Generator(out, mangle_from_=False).flatten(self, unixfrom=unixfrom, linesep=linesep)
-        return out.getvalue()
+        written = out.getvalue()
+        return written if self.signer is None else bytes(self.signer.sign(written))

@@ -9,10 +9,16 @@ from campus.extensions import db
 from campus.mail.outbox import DirectOutbox
 from campus.mail.queue import QueueOutbox
 from campus.mail.queue import init_app as init_queue
+from campus.mail.signing import DkimError, signer_from
 from campus.mail.statuses import DeliveryLog, RedisDeliveryLog, SqlDeliveryLog, mail_deliveries
+from campus.settings import ConfigError
 
 
 def init_app(app: Flask) -> None:
+    try:
+        app.extensions["campus.dkim"] = signer_from(app.config)
+    except DkimError as exc:
+        raise ConfigError(str(exc)) from exc
     log: DeliveryLog
     if app.config.get("REDIS_URL"):
         client = redis.Redis.from_url(
