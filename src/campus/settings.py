@@ -125,6 +125,18 @@ SETTINGS: tuple[Setting, ...] = (
         shown="unset: the system trust store",
     ),
     Setting(
+        "MAIL_FALLBACK_SERVER",
+        str,
+        None,
+        "a second SMTP relay, for what the first refuses, times out on or answers 4xx to: "
+        "tried at once by direct delivery, on the next attempt by the worker",
+    ),
+    Setting("MAIL_FALLBACK_PORT", int, 587, "the fallback relay's port"),
+    Setting("MAIL_FALLBACK_USE_TLS", bool, False, "STARTTLS to the fallback; certificate checked"),
+    Setting("MAIL_FALLBACK_USE_SSL", bool, False, "implicit TLS to the fallback; certificate too"),
+    Setting("MAIL_FALLBACK_USERNAME", str, None, "the fallback relay's login"),
+    Setting("MAIL_FALLBACK_PASSWORD", str, None, "the fallback relay's password"),
+    Setting(
         "MAIL_DKIM_DOMAIN",
         str,
         None,
@@ -490,6 +502,10 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
     config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}")
     if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: 587+TLS or 465+SSL")
+    if config.get("MAIL_FALLBACK_USE_TLS") and config.get("MAIL_FALLBACK_USE_SSL"):
+        raise ConfigError("MAIL_FALLBACK_USE_TLS and MAIL_FALLBACK_USE_SSL are exclusive")
+    if config.get("MAIL_FALLBACK_SERVER") and not config.get("MAIL_SERVER"):
+        raise ConfigError("MAIL_FALLBACK_SERVER is a second relay: set MAIL_SERVER first")
     delivery = config.get("MAIL_DELIVERY") or ("queue" if config.get("REDIS_URL") else "direct")
     if delivery not in ("queue", "direct"):
         raise ConfigError("MAIL_DELIVERY must be queue or direct")

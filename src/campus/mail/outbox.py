@@ -8,8 +8,8 @@ from typing import Protocol
 
 from flask import current_app
 
-from campus.extensions import mail
 from campus.mail.messages import MailRequest, render
+from campus.mail.relays import Permanent, classify, relays
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
 
 
@@ -30,16 +30,26 @@ class DirectOutbox:
 
     def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
         message = render(request)
-        try:
-            with mail.get_connection() as connection:
-                message.connection = connection
-                message.send()
-        except (smtplib.SMTPException, OSError) as exc:
-            # OSError covers refused connections, timeouts and TLS failures. The
-            # reply text may echo the recipient, so only its class and code are kept.
-            raise MailUnavailable(describe(exc)) from exc
+        taken_by = None
+        failure: BaseException | None = None
+        for relay in relays(current_app.config):
+            try:
+                with relay.connection() as connection:
+                    message.connection = connection
+                    message.send()
+            except (smtplib.SMTPException, OSError) as exc:
+                # OSError covers refused connections, timeouts and TLS failures.
+                failure = exc
+                if classify(exc) is Permanent:
+                    break  # the next relay would refuse it the same way
+                continue
+            taken_by = relay.name
+            break
+        if taken_by is None:
+            # The reply text may echo the recipient, so only its class and code are kept.
+            raise MailUnavailable(describe(failure) if failure else "no relay") from failure
         delivery = new_delivery_id()
-        self.log.create(delivery, owner=owner, status=Status.SENT, ttl=ttl)
+        self.log.create(delivery, owner=owner, status=Status.SENT, ttl=ttl, relay=taken_by)
         return delivery
 
 

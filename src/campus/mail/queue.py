@@ -22,8 +22,9 @@ from campus.mail import broker
 from campus.mail.heartbeat import QUEUED_AT, problems, queue_health
 from campus.mail.messages import MailRequest, render
 from campus.mail.outbox import MailUnavailable, delivery_log
+from campus.mail.relays import Permanent, Temporary, relays
 from campus.mail.sealing import SealError, seal, unseal
-from campus.mail.sender import Permanent, Sender, SendRate, Temporary, sender
+from campus.mail.sender import Sender, SendRate, sender
 from campus.mail.signals import delivery_failed
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
 
@@ -150,12 +151,20 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
     if not current_app.extensions["campus.send_rate"].wait_for_turn(deadline):
         _settle_failed(delivery, request)
         return
+    # Each attempt goes to the next relay in turn: the primary first, the fallback after
+    # a temporary failure, and the primary again after that.
+    available = relays(current_app.config)
+    attempt = int(self.request.retries)
+    relay = available[attempt % len(available)]
     try:
-        sender().send(render(request))
+        sender().send(render(request), relay)
     except Temporary as exc:
-        delay = backoff(self.request.retries)
+        # The next relay in the list is tried at once; back at the first, after a pause.
+        onward = (attempt + 1) % len(available) != 0
+        delay = 0.0 if onward else backoff(attempt)
         if time.time() + delay < deadline:
-            log.warning("delivery %s: %s; retrying in %.1fs", delivery, exc, delay)
+            name = relay.name
+            log.warning("delivery %s: %s (%s relay); retrying in %.1fs", delivery, exc, name, delay)
             raise self.retry(countdown=delay) from None
         log.error("delivery %s: %s; the code expires before another try", delivery, exc)
         _settle_failed(delivery, request)
@@ -169,7 +178,7 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
         log.exception("delivery %s: could not be rendered or sent", delivery)
         _settle_failed(delivery, request)
         return
-    delivery_log().set(delivery, Status.SENT)
+    delivery_log().set(delivery, Status.SENT, relay=relay.name)
 
 
 def _settle_failed(delivery: str, request: MailRequest | None) -> None:

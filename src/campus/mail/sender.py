@@ -1,12 +1,11 @@
-"""Sending rendered messages over SMTP from a worker: kept-open connections,
-a shared send rate, and a verdict on every failure: try again, or give up.
+"""Sending rendered messages over SMTP from a worker: kept-open connections to each
+relay, and a send rate shared by all workers. The verdict on a failure is ``relays``'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import smtplib
-import ssl
 import threading
 import time
 from typing import Any
@@ -16,27 +15,8 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from campus.extensions import mail
 from campus.mail.outbox import describe
-
-
-class Temporary(Exception):
-    """Worth another try later: 4xx replies, refused connections, timeouts."""
-
-
-class Permanent(Exception):
-    """Another try would fail the same way: 5xx for the recipient, bad credentials."""
-
-
-def classify(exc: BaseException) -> type[Temporary] | type[Permanent]:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return Temporary if codes and all(400 <= code < 500 for code in codes) else Permanent
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return Temporary if 400 <= exc.smtp_code < 500 else Permanent
-    if isinstance(exc, ssl.SSLCertVerificationError | smtplib.SMTPNotSupportedError):
-        return Permanent  # a configuration fault: retrying changes nothing
-    return Temporary  # disconnects, refused connections, timeouts, other socket errors
+from campus.mail.relays import Relay, classify
 
 
 class Sender:
@@ -49,21 +29,21 @@ class Sender:
     """
 
     def __init__(self) -> None:
-        self._idle: list[Any] = []
+        self._idle: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
-    def send(self, message: Any) -> None:
-        """Send one message; raise Temporary or Permanent when it does not go."""
+    def send(self, message: Any, relay: Relay) -> None:
+        """Send one message by ``relay``; raise Temporary or Permanent when it does not go."""
         connection = None
         try:
-            connection = self._take()
+            connection = self._take(relay)
             try:
                 self._send_on(connection, message)
             except smtplib.SMTPServerDisconnected:
                 # Servers drop idle connections; a fresh one deserves one immediate try.
                 self._close(connection)
                 connection = None
-                connection = self._open()
+                connection = self._open(relay)
                 self._send_on(connection, message)
         except Exception as exc:  # classified and re-raised, with its cause
             if connection is not None and isinstance(exc, OSError | smtplib.SMTPServerDisconnected):
@@ -73,16 +53,17 @@ class Sender:
         finally:
             if connection is not None:
                 with self._lock:
-                    self._idle.append(connection)
+                    self._idle.setdefault(relay.name, []).append(connection)
 
-    def _take(self) -> Any:
+    def _take(self, relay: Relay) -> Any:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._open()
+            idle = self._idle.get(relay.name)
+            if idle:
+                return idle.pop()
+        return self._open(relay)
 
-    def _open(self) -> Any:
-        connection = mail.get_connection()
+    def _open(self, relay: Relay) -> Any:
+        connection = relay.connection()
         connection.open()
         return connection
 

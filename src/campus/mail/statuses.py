@@ -29,9 +29,14 @@ def new_delivery_id() -> str:
 
 
 class DeliveryLog(Protocol):
-    def create(self, delivery: str, *, owner: str, status: Status, ttl: int) -> None: ...
+    def create(
+        self, delivery: str, *, owner: str, status: Status, ttl: int, relay: str | None = None
+    ) -> None: ...
 
-    def set(self, delivery: str, status: Status) -> None: ...
+    def set(self, delivery: str, status: Status, *, relay: str | None = None) -> None: ...
+
+    def relay(self, delivery: str) -> str | None:
+        """The relay that took the message, once one has."""
 
     def get(self, delivery: str) -> tuple[Status, str] | None:
         """The status and owner, or None when unknown or expired."""
@@ -45,6 +50,7 @@ def delivery_table(metadata: MetaData, name: str = "mail_deliveries") -> Table:
         Column("owner", String(64), nullable=False),
         Column("status", String(8), nullable=False),
         Column("expires_at", BigInteger, nullable=False, index=True),
+        Column("relay", String(16), nullable=True),
     )
 
 
@@ -66,21 +72,29 @@ class SqlDeliveryLog:
         self._engine = engine
         self._t = table
 
-    def create(self, delivery: str, *, owner: str, status: Status, ttl: int) -> None:
+    def create(
+        self, delivery: str, *, owner: str, status: Status, ttl: int, relay: str | None = None
+    ) -> None:
         now = int(time.time())
         with self._engine.begin() as conn:
             conn.execute(self._t.delete().where(self._t.c.expires_at < now))
             conn.execute(
                 self._t.insert().values(
-                    id=delivery, owner=owner, status=status.value, expires_at=now + ttl
+                    id=delivery, owner=owner, status=status.value, expires_at=now + ttl, relay=relay
                 )
             )
 
-    def set(self, delivery: str, status: Status) -> None:
+    def set(self, delivery: str, status: Status, *, relay: str | None = None) -> None:
+        values: dict[str, str] = {"status": status.value}
+        if relay is not None:
+            values["relay"] = relay
         with self._engine.begin() as conn:
-            conn.execute(
-                update(self._t).where(self._t.c.id == delivery).values(status=status.value)
-            )
+            conn.execute(update(self._t).where(self._t.c.id == delivery).values(**values))
+
+    def relay(self, delivery: str) -> str | None:
+        with self._engine.connect() as conn:
+            found = conn.execute(select(self._t.c.relay).where(self._t.c.id == delivery)).scalar()
+        return None if found is None else str(found)
 
     def get(self, delivery: str) -> tuple[Status, str] | None:
         t = self._t
@@ -99,16 +113,24 @@ class RedisDeliveryLog:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
-    def create(self, delivery: str, *, owner: str, status: Status, ttl: int) -> None:
+    def create(
+        self, delivery: str, *, owner: str, status: Status, ttl: int, relay: str | None = None
+    ) -> None:
         key = _key(delivery)
         pipe = self._client.pipeline()
         pipe.hset(key, mapping={"status": status.value, "owner": owner})
+        if relay:
+            pipe.hset(key, "relay", relay)
         pipe.expire(key, ttl)
         pipe.execute()
 
-    def set(self, delivery: str, status: Status) -> None:
+    def set(self, delivery: str, status: Status, *, relay: str | None = None) -> None:
         # Only an existing record changes: an expired one stays gone.
-        self._client.eval(_SET_IF_EXISTS, 1, _key(delivery), status.value)
+        self._client.eval(_SET_IF_EXISTS, 1, _key(delivery), status.value, relay or "")
+
+    def relay(self, delivery: str) -> str | None:
+        found = self._client.hget(_key(delivery), "relay")
+        return None if found is None else found.decode() if isinstance(found, bytes) else str(found)
 
     def get(self, delivery: str) -> tuple[Status, str] | None:
         status, owner = (
@@ -121,7 +143,10 @@ class RedisDeliveryLog:
 
 
 _SET_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1])
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'relay', ARGV[2]) end
+end
 """
 
 
