@@ -6,6 +6,7 @@ serves every host.
 
 import multiprocessing
 import os
+import tempfile
 
 wsgi_app = "campus:create_app()"
 
@@ -36,3 +37,18 @@ errorlog = "-"
 loglevel = os.environ.get("CAMPUS_LOG_LEVEL", "info")
 # The client address here is the proxy's; nginx's own log has the client's.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+# Metrics: each worker process counts into files in PROMETHEUS_MULTIPROC_DIR and
+# /metrics sums them (prometheus-client's multiprocess mode). Without the setting,
+# each start of the master gets a fresh directory of its own. A directory that is
+# set may be shared with the mail worker on this host; the service empties it
+# before each start (deploy/systemd/campus-web.service).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="campus-metrics-")
+
+
+def child_exit(server, worker):
+    # A gone worker's live gauges must not be summed in; its counts stay.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

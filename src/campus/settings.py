@@ -125,6 +125,13 @@ SETTINGS: tuple[Setting, ...] = (
         shown="unset: the system trust store",
     ),
     Setting(
+        "METRICS_TOKEN",
+        str,
+        None,
+        "bearer token for Prometheus scrapes of `/metrics`",
+        shown="unset: `/metrics` is 404",
+    ),
+    Setting(
         "MAIL_FALLBACK_SERVER",
         str,
         None,

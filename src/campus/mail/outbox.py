@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from typing import Protocol
 
 from flask import current_app
@@ -11,6 +12,7 @@ from flask import current_app
 from campus.mail.messages import MailRequest, render
 from campus.mail.relays import Permanent, classify, relays
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
+from campus.support.metrics import DELIVERIES, SMTP_SEND_SECONDS, TO_PROVIDER_SECONDS, word
 
 
 class MailUnavailable(RuntimeError):
@@ -29,12 +31,13 @@ class DirectOutbox:
         self.log = log
 
     def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
+        started = time.monotonic()
         message = render(request)
         taken_by = None
         failure: BaseException | None = None
         for relay in relays(current_app.config):
             try:
-                with relay.connection() as connection:
+                with SMTP_SEND_SECONDS.labels(relay.name).time(), relay.connection() as connection:
                     message.connection = connection
                     message.send()
             except (smtplib.SMTPException, OSError) as exc:
@@ -42,12 +45,16 @@ class DirectOutbox:
                 failure = exc
                 if classify(exc) is Permanent:
                     break  # the next relay would refuse it the same way
+                DELIVERIES.labels("retried", word(type(exc).__name__)).inc()
                 continue
             taken_by = relay.name
             break
         if taken_by is None:
+            DELIVERIES.labels("failed", word(type(failure).__name__)).inc()
             # The reply text may echo the recipient, so only its class and code are kept.
             raise MailUnavailable(describe(failure) if failure else "no relay") from failure
+        DELIVERIES.labels("sent", "none").inc()
+        TO_PROVIDER_SECONDS.observe(time.monotonic() - started)
         delivery = new_delivery_id()
         self.log.create(delivery, owner=owner, status=Status.SENT, ttl=ttl, relay=taken_by)
         return delivery

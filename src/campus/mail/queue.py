@@ -27,6 +27,7 @@ from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Sender, SendRate, sender
 from campus.mail.signals import delivery_failed
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
+from campus.support.metrics import DELIVERIES, SMTP_SEND_SECONDS, TO_PROVIDER_SECONDS, word
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,17 @@ def queue_checks() -> dict[str, str]:
     return {"worker": "ok", "queue": "ok"} | found
 
 
+def queue_depth() -> int | None:
+    """Messages waiting for a worker; None without the queue or when Redis does not answer."""
+    client = current_app.extensions.get("campus.mail.redis")
+    if client is None or "celery" not in current_app.extensions:
+        return None
+    try:
+        return int(client.llen(QUEUE))
+    except RedisError:
+        return None
+
+
 def backoff(retries: int) -> float:
     """Exponential, capped, with jitter so retries from many messages do not align."""
     base = float(current_app.config["MAIL_RETRY_BASE"])
@@ -157,7 +169,9 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
     attempt = int(self.request.retries)
     relay = available[attempt % len(available)]
     try:
-        sender().send(render(request), relay)
+        message = render(request)
+        with SMTP_SEND_SECONDS.labels(relay.name).time():
+            sender().send(message, relay)
     except Temporary as exc:
         # The next relay in the list is tried at once; back at the first, after a pause.
         onward = (attempt + 1) % len(available) != 0
@@ -165,12 +179,15 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
         if time.time() + delay < deadline:
             name = relay.name
             log.warning("delivery %s: %s (%s relay); retrying in %.1fs", delivery, exc, name, delay)
+            DELIVERIES.labels("retried", _failure(exc)).inc()
             raise self.retry(countdown=delay) from None
         log.error("delivery %s: %s; the code expires before another try", delivery, exc)
+        DELIVERIES.labels("failed", _failure(exc)).inc()
         _settle_failed(delivery, request)
         return
     except Permanent as exc:
         log.error("delivery %s: %s; not retried", delivery, exc)
+        DELIVERIES.labels("failed", _failure(exc)).inc()
         _settle_failed(delivery, request)
         return
     except Exception:
@@ -179,6 +196,15 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
         _settle_failed(delivery, request)
         return
     delivery_log().set(delivery, Status.SENT, relay=relay.name)
+    DELIVERIES.labels("sent", "none").inc()
+    queued_at = getattr(self.request, QUEUED_AT, None)
+    if queued_at is not None:
+        TO_PROVIDER_SECONDS.observe(max(0.0, time.time() - float(queued_at)))
+
+
+def _failure(exc: BaseException) -> str:
+    # The class of what went wrong underneath (a refused connection, a 4xx reply).
+    return word(type(exc.__cause__ or exc).__name__)
 
 
 def _settle_failed(delivery: str, request: MailRequest | None) -> None:

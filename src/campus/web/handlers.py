@@ -19,6 +19,7 @@ from campus.emailcode import IssueRefused, StoreUnavailable, TooManyFailures
 from campus.mail.outbox import MailUnavailable
 from campus.support.budgets import Limited
 from campus.support.events import event
+from campus.support.metrics import LIMITS_HIT, word
 from campus.web.errors import ApiError
 from campus.web.rate_limits import requested_address, retry_after
 from campus.web.responses import envelope, wants_json
@@ -70,6 +71,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Limited)
     def limited(error: Limited) -> Response:
+        LIMITS_HIT.labels(word(error.scope)).inc()
         return too_many(error.retry_after, wait_message(error.retry_after))
 
     @app.errorhandler(CSRFError)
@@ -78,6 +80,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(IssueRefused)
     def issue_refused(error: IssueRefused) -> Response:
+        LIMITS_HIT.labels("failure_cap" if isinstance(error, TooManyFailures) else "cooldown").inc()
         if isinstance(error, TooManyFailures):
             message = _(
                 "Too many wrong codes. Try again in %(minutes)d minutes.",
@@ -102,6 +105,8 @@ def register(app: Flask) -> None:
             scope=error.limit.scope if isinstance(error.limit.scope, str) else None,
             retry_after=wait,
         )
+        scope = error.limit.scope if isinstance(error.limit.scope, str) else None
+        LIMITS_HIT.labels(word(scope or "request")).inc()
         return too_many(wait, wait_message(wait))
 
     @app.errorhandler(StoreUnavailable)

@@ -1,8 +1,8 @@
-"""Site-wide views: the front page, the favicon, re-authentication and the health check."""
+"""Site-wide views: the front page, the favicon, re-authentication, health and metrics."""
 
 from __future__ import annotations
 
-from flask import current_app, redirect, send_from_directory, url_for
+from flask import abort, current_app, redirect, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from sqlalchemy import text
 from werkzeug.wrappers import Response
@@ -11,7 +11,8 @@ from campus.blueprints.main import bp
 from campus.blueprints.main.forms import ReauthForm
 from campus.emailcode import StoreUnavailable, verifier
 from campus.extensions import db
-from campus.mail.queue import queue_checks
+from campus.mail.queue import queue_checks, queue_depth
+from campus.support.metrics import exposition, token_matches
 from campus.web.auth import account_required, confirm_password, current_account
 from campus.web.errors import BadInput
 from campus.web.rate_limits import reauth_limit
@@ -39,6 +40,24 @@ def reauth() -> Response:
     if not confirm_password(current_account(), form.password.data):
         raise BadInput(_("Wrong password."), field="password")
     return ok(_("Thank you. Continuing."))
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text for a scraper holding METRICS_TOKEN; no such page without one."""
+    token = current_app.config.get("METRICS_TOKEN")
+    if not token:
+        abort(404)
+    if not token_matches(request.headers.get("Authorization"), token):
+        denied = Response("unauthorized\n", status=401, mimetype="text/plain")
+        denied.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return denied
+    gauges = {}
+    depth = queue_depth()
+    if depth is not None:
+        gauges["campus_mail_queue_depth"] = ("Messages waiting for a mail worker", float(depth))
+    body, content_type = exposition(gauges)
+    return Response(body, mimetype=None, content_type=content_type)
 
 
 @bp.get("/healthz")
