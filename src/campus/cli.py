@@ -26,13 +26,28 @@ user = AppGroup("user", help="Manage accounts.")
 @user.command("create")
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create(email: str, password: str) -> None:
+@click.option("--admin", is_flag=True, help="also allow the delivery log (/cms/deliveries)")
+def create(email: str, password: str, admin: bool) -> None:
     """Create a staff account that can log in to the CMS."""
     try:
-        account = create_account(email, password, Role.STAFF)
+        account = create_account(email, password, Role.ADMIN if admin else Role.STAFF)
     except (FlowError, BadAddress) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Created staff account {account.id}: {account.email}")
+    kind = "administrator" if admin else "staff"
+    click.echo(f"Created {kind} account {account.id}: {account.email}")
+
+
+@user.command("admin")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="take the right away again")
+def admin(email: str, revoke: bool) -> None:
+    """Allow an existing staff account the delivery log, or (--revoke) no longer."""
+    account = find_by_email(email)
+    if account is None or not account.is_staff:
+        raise click.ClickException(f"no staff account has the address {email}")
+    account.role = Role.STAFF if revoke else Role.ADMIN
+    db.session.commit()
+    click.echo(f"Account {account.id} is {'staff' if revoke else 'an administrator'}.")
 
 
 @user.command("password")

@@ -41,6 +41,8 @@ MAX_ADDRESSES = 3
 
 class Role(enum.StrEnum):
     STAFF = "staff"
+    # Staff who may also read the delivery log.
+    ADMIN = "admin"
     MEMBER = "member"
 
 
@@ -77,7 +79,11 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def is_staff(self) -> bool:
-        return self.role == Role.STAFF
+        return self.role in (Role.STAFF, Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
 
     @property
     def verified_addresses(self) -> list[str]:

@@ -125,6 +125,13 @@ SETTINGS: tuple[Setting, ...] = (
         shown="unset: the system trust store",
     ),
     Setting(
+        "MAIL_DELIVERY_LOG_DAYS",
+        int,
+        7,
+        "days each delivery stays in the administrators' log (`/cms/deliveries`); a status "
+        "also lives as long as its code",
+    ),
+    Setting(
         "METRICS_TOKEN",
         str,
         None,
@@ -523,6 +530,8 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
         raise ConfigError("MAIL_WORKER_POOL must be gevent or threads")
     if int(config["MAIL_WORKER_CONCURRENCY"]) < 1:
         raise ConfigError("MAIL_WORKER_CONCURRENCY must be at least 1")
+    if int(config["MAIL_DELIVERY_LOG_DAYS"]) < 1:
+        raise ConfigError("MAIL_DELIVERY_LOG_DAYS must be at least 1")
     for name in ("MAIL_WORKER_SILENCE", "MAIL_QUEUE_MAX_AGE"):
         if float(config[name]) <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds")

@@ -12,6 +12,7 @@ from flask import current_app
 from campus.mail.messages import MailRequest, render
 from campus.mail.relays import Permanent, classify, relays
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
+from campus.support.addresses import mask
 from campus.support.metrics import DELIVERIES, SMTP_SEND_SECONDS, TO_PROVIDER_SECONDS, word
 
 
@@ -35,7 +36,9 @@ class DirectOutbox:
         message = render(request)
         taken_by = None
         failure: BaseException | None = None
+        tries = 0
         for relay in relays(current_app.config):
+            tries += 1
             try:
                 with SMTP_SEND_SECONDS.labels(relay.name).time(), relay.connection() as connection:
                     message.connection = connection
@@ -49,14 +52,27 @@ class DirectOutbox:
                 continue
             taken_by = relay.name
             break
+        delivery = new_delivery_id()
+        status, why = Status.SENT, None
         if taken_by is None:
             DELIVERIES.labels("failed", word(type(failure).__name__)).inc()
             # The reply text may echo the recipient, so only its class and code are kept.
-            raise MailUnavailable(describe(failure) if failure else "no relay") from failure
+            status, why = Status.FAILED, describe(failure) if failure else "no relay"
+        self.log.create(
+            delivery,
+            owner=owner,
+            status=status,
+            ttl=ttl,
+            kind=request.kind,
+            recipient=mask(request.to),
+            relay=taken_by,
+            attempts=tries,
+            failure=why,
+        )
+        if why is not None:
+            raise MailUnavailable(why) from failure
         DELIVERIES.labels("sent", "none").inc()
         TO_PROVIDER_SECONDS.observe(time.monotonic() - started)
-        delivery = new_delivery_id()
-        self.log.create(delivery, owner=owner, status=Status.SENT, ttl=ttl, relay=taken_by)
         return delivery
 
 

@@ -27,6 +27,7 @@ from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Sender, SendRate, sender
 from campus.mail.signals import delivery_failed
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
+from campus.support.addresses import mask
 from campus.support.metrics import DELIVERIES, SMTP_SEND_SECONDS, TO_PROVIDER_SECONDS, word
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,14 @@ class QueueOutbox:
         token = seal(request, secret_key=current_app.config["SECRET_KEY"])
         deadline = time.time() + ttl
         try:
-            self.log.create(delivery, owner=owner, status=Status.QUEUED, ttl=ttl)
+            self.log.create(
+                delivery,
+                owner=owner,
+                status=Status.QUEUED,
+                ttl=ttl,
+                kind=request.kind,
+                recipient=mask(request.to),
+            )
             deliver.apply_async(
                 args=[delivery, token, deadline],
                 retry=False,
@@ -153,15 +161,19 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
     """Send one queued message, retrying what is temporary until the code expires."""
     record = delivery_log().get(delivery)
     if record is None or record[0] is not Status.QUEUED:
-        return  # expired, or already settled by an earlier copy of this message
+        return  # already settled by an earlier copy of this message, or long gone
     try:
         request = unseal(token, secret_key=current_app.config["SECRET_KEY"])
     except SealError:
         log.error("delivery %s: sealed payload rejected", delivery)
-        _settle_failed(delivery, None)
+        _settle_failed(delivery, None, "sealed payload rejected")
+        return
+    if time.time() >= deadline:
+        # Waited in the queue past its code's expiry: a mail now would carry a dead code.
+        _settle_failed(delivery, request, "expired in the queue")
         return
     if not current_app.extensions["campus.send_rate"].wait_for_turn(deadline):
-        _settle_failed(delivery, request)
+        _settle_failed(delivery, request, "send rate: expired waiting")
         return
     # Each attempt goes to the next relay in turn: the primary first, the fallback after
     # a temporary failure, and the primary again after that.
@@ -180,22 +192,23 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
             name = relay.name
             log.warning("delivery %s: %s (%s relay); retrying in %.1fs", delivery, exc, name, delay)
             DELIVERIES.labels("retried", _failure(exc)).inc()
+            delivery_log().set(delivery, Status.QUEUED, failure=str(exc), attempted=True)
             raise self.retry(countdown=delay) from None
         log.error("delivery %s: %s; the code expires before another try", delivery, exc)
         DELIVERIES.labels("failed", _failure(exc)).inc()
-        _settle_failed(delivery, request)
+        _settle_failed(delivery, request, str(exc), attempted=True)
         return
     except Permanent as exc:
         log.error("delivery %s: %s; not retried", delivery, exc)
         DELIVERIES.labels("failed", _failure(exc)).inc()
-        _settle_failed(delivery, request)
+        _settle_failed(delivery, request, str(exc), attempted=True)
         return
-    except Exception:
+    except Exception as exc:
         # A fault of ours (a template, a bug): say so to the person, keep the cause.
         log.exception("delivery %s: could not be rendered or sent", delivery)
-        _settle_failed(delivery, request)
+        _settle_failed(delivery, request, type(exc).__name__)
         return
-    delivery_log().set(delivery, Status.SENT, relay=relay.name)
+    delivery_log().set(delivery, Status.SENT, relay=relay.name, attempted=True)
     DELIVERIES.labels("sent", "none").inc()
     queued_at = getattr(self.request, QUEUED_AT, None)
     if queued_at is not None:
@@ -207,8 +220,10 @@ def _failure(exc: BaseException) -> str:
     return word(type(exc.__cause__ or exc).__name__)
 
 
-def _settle_failed(delivery: str, request: MailRequest | None) -> None:
-    delivery_log().set(delivery, Status.FAILED)
+def _settle_failed(
+    delivery: str, request: MailRequest | None, failure: str, *, attempted: bool = False
+) -> None:
+    delivery_log().set(delivery, Status.FAILED, failure=failure, attempted=attempted)
     if request is not None:
         # Nothing arrived, so nothing it carried may stay valid; a new code may go at once.
         delivery_failed.send(current_app.import_name, request=request)

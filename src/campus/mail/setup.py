@@ -20,15 +20,16 @@ def init_app(app: Flask) -> None:
     except DkimError as exc:
         raise ConfigError(str(exc)) from exc
     log: DeliveryLog
+    retention = int(app.config["MAIL_DELIVERY_LOG_DAYS"]) * 86400
     if app.config.get("REDIS_URL"):
         client = redis.Redis.from_url(
             app.config["REDIS_URL"], socket_timeout=1.0, socket_connect_timeout=1.0
         )
-        log = RedisDeliveryLog(client)
+        log = RedisDeliveryLog(client, retention)
         app.extensions["campus.mail.redis"] = client
     else:
         with app.app_context():
-            log = SqlDeliveryLog(db.engine, mail_deliveries)
+            log = SqlDeliveryLog(db.engine, mail_deliveries, retention)
     app.extensions["campus.deliveries"] = log
     if app.config["MAIL_DELIVERY"] == "queue":
         init_queue(app)

@@ -1,20 +1,27 @@
-"""What became of each message: queued, sent or failed, readable by its requester only."""
+"""What became of each message: queued, sent or failed.
+
+The requester reads one status by its id; administrators read the recent ones
+(``/cms/deliveries``). A record holds the masked recipient, the kind of mail,
+the attempts, the last failure's class and reply code, the relay and the times:
+nothing a code could be recovered from. Records are kept for ``retention``
+seconds (``MAIL_DELIVERY_LOG_DAYS``), or for as long as the code they carry is
+valid when that is longer.
+"""
 
 from __future__ import annotations
 
 import enum
 import secrets
 import time
-from typing import Protocol
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import redis
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, update
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select, update
 from sqlalchemy.engine import Engine
 
 from campus.extensions import db
-
-# How long a notice's delivery status is kept: notices carry no code to expire with.
-NOTICE_TTL = 86400
 
 
 class Status(enum.StrEnum):
@@ -28,18 +35,57 @@ def new_delivery_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One delivery as administrators see it."""
+
+    id: str
+    status: Status
+    kind: str
+    recipient: str  # masked
+    attempts: int
+    failure: str | None
+    relay: str | None
+    created: float
+    updated: float
+
+
 class DeliveryLog(Protocol):
+    retention: int
+
     def create(
-        self, delivery: str, *, owner: str, status: Status, ttl: int, relay: str | None = None
+        self,
+        delivery: str,
+        *,
+        owner: str,
+        status: Status,
+        ttl: int,
+        kind: str = "",
+        recipient: str = "",
+        relay: str | None = None,
+        attempts: int = 0,
+        failure: str | None = None,
     ) -> None: ...
 
-    def set(self, delivery: str, status: Status, *, relay: str | None = None) -> None: ...
+    def set(
+        self,
+        delivery: str,
+        status: Status,
+        *,
+        relay: str | None = None,
+        failure: str | None = None,
+        attempted: bool = False,
+    ) -> None:
+        """Record an outcome; ``attempted`` counts one more try at the provider."""
 
     def relay(self, delivery: str) -> str | None:
         """The relay that took the message, once one has."""
 
     def get(self, delivery: str) -> tuple[Status, str] | None:
         """The status and owner, or None when unknown or expired."""
+
+    def recent(self, status: Status | None, offset: int, limit: int) -> list[Entry]:
+        """Newest first, ``limit`` of them after skipping ``offset``."""
 
 
 def delivery_table(metadata: MetaData, name: str = "mail_deliveries") -> Table:
@@ -51,6 +97,13 @@ def delivery_table(metadata: MetaData, name: str = "mail_deliveries") -> Table:
         Column("status", String(8), nullable=False),
         Column("expires_at", BigInteger, nullable=False, index=True),
         Column("relay", String(16), nullable=True),
+        Column("kind", String(40), nullable=False, server_default=""),
+        Column("recipient", String(254), nullable=False, server_default=""),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("failure", String(80), nullable=True),
+        # Milliseconds since the epoch: deliveries a second apart still sort in order.
+        Column("created_at", BigInteger, nullable=False, server_default="0", index=True),
+        Column("updated_at", BigInteger, nullable=False, server_default="0"),
     )
 
 
@@ -68,28 +121,63 @@ def status_for(log: DeliveryLog, delivery: str, *, owner: str) -> Status | None:
 class SqlDeliveryLog:
     """For the embedded default: deliveries in the app's own database."""
 
-    def __init__(self, engine: Engine, table: Table) -> None:
+    def __init__(self, engine: Engine, table: Table, retention: int) -> None:
         self._engine = engine
         self._t = table
+        self.retention = retention
 
     def create(
-        self, delivery: str, *, owner: str, status: Status, ttl: int, relay: str | None = None
+        self,
+        delivery: str,
+        *,
+        owner: str,
+        status: Status,
+        ttl: int,
+        kind: str = "",
+        recipient: str = "",
+        relay: str | None = None,
+        attempts: int = 0,
+        failure: str | None = None,
     ) -> None:
-        now = int(time.time())
+        moment = time.time()
+        now, now_ms = int(moment), int(moment * 1000)
         with self._engine.begin() as conn:
             conn.execute(self._t.delete().where(self._t.c.expires_at < now))
             conn.execute(
                 self._t.insert().values(
-                    id=delivery, owner=owner, status=status.value, expires_at=now + ttl, relay=relay
+                    id=delivery,
+                    owner=owner,
+                    status=status.value,
+                    expires_at=now + max(ttl, self.retention),
+                    relay=relay,
+                    kind=kind,
+                    recipient=recipient,
+                    attempts=attempts,
+                    failure=failure,
+                    created_at=now_ms,
+                    updated_at=now_ms,
                 )
             )
 
-    def set(self, delivery: str, status: Status, *, relay: str | None = None) -> None:
-        values: dict[str, str] = {"status": status.value}
+    def set(
+        self,
+        delivery: str,
+        status: Status,
+        *,
+        relay: str | None = None,
+        failure: str | None = None,
+        attempted: bool = False,
+    ) -> None:
+        t = self._t
+        values: dict[str, Any] = {"status": status.value, "updated_at": int(time.time() * 1000)}
         if relay is not None:
             values["relay"] = relay
+        if failure is not None:
+            values["failure"] = failure
+        if attempted:
+            values["attempts"] = t.c.attempts + 1
         with self._engine.begin() as conn:
-            conn.execute(update(self._t).where(self._t.c.id == delivery).values(**values))
+            conn.execute(update(t).where(t.c.id == delivery).values(**values))
 
     def relay(self, delivery: str) -> str | None:
         with self._engine.connect() as conn:
@@ -106,46 +194,162 @@ class SqlDeliveryLog:
             ).first()
         return None if row is None else (Status(row.status), row.owner)
 
+    def recent(self, status: Status | None, offset: int, limit: int) -> list[Entry]:
+        t = self._t
+        query = select(t).where(t.c.expires_at >= time.time())
+        if status is not None:
+            query = query.where(t.c.status == status.value)
+        query = query.order_by(t.c.created_at.desc(), t.c.id).offset(offset).limit(limit)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Entry(
+                id=row.id,
+                status=Status(row.status),
+                kind=row.kind,
+                recipient=row.recipient,
+                attempts=row.attempts,
+                failure=row.failure,
+                relay=row.relay,
+                created=row.created_at / 1000,
+                updated=row.updated_at / 1000,
+            )
+            for row in rows
+        ]
+
 
 class RedisDeliveryLog:
-    """With REDIS_URL: one small hash per delivery, expiring with the code."""
+    """With REDIS_URL: one small hash per delivery, and a sorted set of them by time."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    INDEX = "deliveries:recent"
+
+    def __init__(self, client: redis.Redis, retention: int) -> None:
         self._client = client
+        self.retention = retention
 
     def create(
-        self, delivery: str, *, owner: str, status: Status, ttl: int, relay: str | None = None
+        self,
+        delivery: str,
+        *,
+        owner: str,
+        status: Status,
+        ttl: int,
+        kind: str = "",
+        recipient: str = "",
+        relay: str | None = None,
+        attempts: int = 0,
+        failure: str | None = None,
     ) -> None:
-        key = _key(delivery)
+        key, now = _key(delivery), time.time()
         pipe = self._client.pipeline()
-        pipe.hset(key, mapping={"status": status.value, "owner": owner})
+        pipe.hset(
+            key,
+            mapping={
+                "status": status.value,
+                "owner": owner,
+                "kind": kind,
+                "to": recipient,
+                "attempts": attempts,
+                "created": now,
+                "updated": now,
+            },
+        )
         if relay:
             pipe.hset(key, "relay", relay)
-        pipe.expire(key, ttl)
+        if failure:
+            pipe.hset(key, "failure", failure)
+        pipe.expire(key, max(ttl, self.retention))
+        pipe.zadd(self.INDEX, {delivery: now})
+        pipe.zremrangebyscore(self.INDEX, "-inf", now - self.retention)
         pipe.execute()
 
-    def set(self, delivery: str, status: Status, *, relay: str | None = None) -> None:
+    def set(
+        self,
+        delivery: str,
+        status: Status,
+        *,
+        relay: str | None = None,
+        failure: str | None = None,
+        attempted: bool = False,
+    ) -> None:
         # Only an existing record changes: an expired one stays gone.
-        self._client.eval(_SET_IF_EXISTS, 1, _key(delivery), status.value, relay or "")
+        self._client.eval(
+            _SET_IF_EXISTS,
+            1,
+            _key(delivery),
+            status.value,
+            relay or "",
+            failure or "",
+            "1" if attempted else "0",
+            repr(time.time()),
+        )
 
     def relay(self, delivery: str) -> str | None:
         found = self._client.hget(_key(delivery), "relay")
-        return None if found is None else found.decode() if isinstance(found, bytes) else str(found)
+        return None if found is None else _text(found)
 
     def get(self, delivery: str) -> tuple[Status, str] | None:
         status, owner = (
-            value.decode() if isinstance(value, bytes) else value
+            _text(value) if value is not None else None
             for value in self._client.hmget(_key(delivery), ["status", "owner"])
         )
         if status is None or owner is None:
             return None
-        return Status(status), str(owner)
+        return Status(status), owner
+
+    def recent(self, status: Status | None, offset: int, limit: int) -> list[Entry]:
+        found: list[Entry] = []
+        skipped = 0
+        for entry in self._newest_first():
+            if status is not None and entry.status is not status:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append(entry)
+            if len(found) == limit:
+                break
+        return found
+
+    def _newest_first(self, batch: int = 200) -> Iterator[Entry]:
+        start = 0
+        while True:
+            ids = self._client.zrevrange(self.INDEX, start, start + batch - 1)
+            if not ids:
+                return
+            pipe = self._client.pipeline()
+            for delivery in ids:
+                pipe.hgetall(_key(_text(delivery)))
+            for delivery, fields in zip(ids, pipe.execute(), strict=True):
+                if fields:  # gone with its code's expiry
+                    yield _entry(_text(delivery), {_text(k): _text(v) for k, v in fields.items()})
+            start += batch
+
+
+def _entry(delivery: str, fields: dict[str, str]) -> Entry:
+    return Entry(
+        id=delivery,
+        status=Status(fields["status"]),
+        kind=fields.get("kind", ""),
+        recipient=fields.get("to", ""),
+        attempts=int(fields.get("attempts", 0)),
+        failure=fields.get("failure") or None,
+        relay=fields.get("relay") or None,
+        created=float(fields.get("created", 0)),
+        updated=float(fields.get("updated", 0)),
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _SET_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1])
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated', ARGV[5])
   if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'relay', ARGV[2]) end
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'failure', ARGV[3]) end
+  if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 end
 """
 

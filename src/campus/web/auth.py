@@ -159,6 +159,20 @@ def staff_required(view: F) -> F:
     return cast(F, wrapped)
 
 
+def admin_required(view: F) -> F:
+    """Logged in as an administrator: 401 when anonymous, 403 for everyone else."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_admin:
+            raise Forbidden(_("This page is for administrators only."))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
 def current_account() -> Account:
     account: Account = current_user._get_current_object()
     return account
