@@ -221,7 +221,8 @@ class SqlDeliveryLog:
 class RedisDeliveryLog:
     """With REDIS_URL: one small hash per delivery, and a sorted set of them by time."""
 
-    INDEX = "deliveries:recent"
+    # Beside the records, under their prefix (an id is 22 characters, never "recent").
+    INDEX = "delivery:recent"
 
     def __init__(self, client: redis.Redis, retention: int) -> None:
         self._client = client
