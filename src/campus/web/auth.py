@@ -145,32 +145,33 @@ def account_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-def staff_required(view: F) -> F:
-    """Logged in as staff: 401 when anonymous, 403 for members."""
+def _role_required(
+    allowed: Callable[[Account], bool], refusal: Callable[[], str]
+) -> Callable[[F], F]:
+    """A view for logged-in accounts that ``allowed`` admits: 401 when anonymous, else 403."""
 
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_staff:
-            raise Forbidden(_("This area is for staff only."))
-        return view(*args, **kwargs)
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not allowed(current_user):
+                raise Forbidden(refusal())
+            return view(*args, **kwargs)
 
-    return cast(F, wrapped)
+        return cast(F, wrapped)
+
+    return decorator
 
 
-def admin_required(view: F) -> F:
-    """Logged in as an administrator: 401 when anonymous, 403 for everyone else."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_admin:
-            raise Forbidden(_("This page is for administrators only."))
-        return view(*args, **kwargs)
-
-    return cast(F, wrapped)
+# Logged in as staff (administrators are staff too); members are refused.
+staff_required = _role_required(
+    lambda account: account.is_staff, lambda: _("This area is for staff only.")
+)
+# Logged in as an administrator; other staff and members are refused.
+admin_required = _role_required(
+    lambda account: account.is_admin, lambda: _("This page is for administrators only.")
+)
 
 
 def current_account() -> Account:
