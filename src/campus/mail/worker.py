@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.signals import worker_ready
 from flask import current_app
@@ -51,7 +50,8 @@ def run(celery: Celery, pool: str, concurrency: int) -> None:
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     config = current_app.config
-    client = redis.Redis.from_url(config["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
+    # The app's own mail client (mail.setup), with its 1 s timeouts.
+    client = current_app.extensions["campus.mail.redis"]
     # A few beats within the silence /healthz tolerates, so one lost beat is no alarm.
     interval = min(heartbeat.INTERVAL, float(config["MAIL_WORKER_SILENCE"]) / 3)
     beating: list[Any] = []
