@@ -398,3 +398,34 @@ def test_a_busy_worker_recovers_from_a_redis_restart(
     finally:
         worker.stop()
         server.close()
+
+
+def test_a_worker_whose_every_slot_lost_its_ack_reconnects(
+    make_app: Callable[..., Flask], smtp: tuple[int, Inbox], tmp_path: Path
+) -> None:
+    """Redis goes while every slot is sending: each acknowledgement is lost, yet the
+    slots are freed, so the worker reads again, finds the loss and reconnects."""
+    server = RedisProcess().start()
+    port, inbox = smtp
+    settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
+    settings |= QUEUE_SETTINGS
+    app = make_app(**settings)
+    worker = Worker(tmp_path, settings, concurrency=2).start()
+    try:
+        inbox.data_delay = 1.5
+        busy = [staff_client(app, f"busy{n}@example.com") for n in range(2)]
+        for n, client in enumerate(busy):
+            sent = client.post("/cms/email_captcha", {"email": f"slow{n}@example.com"})
+            assert sent.status_code == 200
+        assert wait_until(lambda: inbox.attempts == 2, 10)
+        server.stop()
+        inbox.data_delay = 0.0
+        assert wait_until(lambda: worker.log().count("Couldn't ack") == 2, 10), worker.log()
+        server.start()
+        api = staff_client(app)
+        last = api.post("/cms/email_captcha", {"email": "after@example.com"})
+        assert last.status_code == 200
+        assert settled(api, last.get_json()["data"]["delivery"]) == "sent", worker.log()
+    finally:
+        worker.stop()
+        server.close()

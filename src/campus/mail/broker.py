@@ -24,6 +24,14 @@ same interval the event loop would. And when every slot of such a worker is
 taken, kombu sleeps a whole second before it looks again, though slots free
 every few milliseconds; a drain there waits at most ``RECHECK`` seconds, so the
 pool stays full.
+
+A third: an acknowledgement that Redis never received (the connection was
+lost under it) still frees its slot in the worker. kombu frees the slot only
+after Redis confirms, so with every slot's acknowledgement lost the worker
+never reads again, and never reads the error that would make it reconnect:
+it polls for ever with no slot to take a message into. The message itself is
+safe: it stays in Redis's ``unacked`` index and is restored after the
+visibility timeout, and finds its delivery settled.
 """
 
 from __future__ import annotations
@@ -34,12 +42,34 @@ from contextlib import contextmanager
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+class QoS(kombu_redis.QoS):
+    """kombu's acknowledgements, with a slot freed even when Redis did not hear of it."""
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError):
+            # Only the worker's own count: Redis still holds the message as unacknowledged.
+            virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+            raise
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError):
+            virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+            raise
 
 
 class Channel(kombu_redis.Channel):
     """kombu's channel, with the corrections described above."""
 
+    QoS = QoS
     _client_for: tuple[Any, Any] | None = None
 
     @contextmanager
