@@ -13,7 +13,12 @@ from tests.services import free_port
 
 
 class RedisProcess:
-    def __init__(self) -> None:
+    """``redis-server`` on a free port; ``config`` is a file to start from (a sentinel's),
+    ``extra`` more command-line settings (``--replicaof``, ``--sentinel``)."""
+
+    def __init__(self, extra: tuple[str, ...] = (), config: str | None = None) -> None:
+        self.extra = extra
+        self.config = config
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="campus-redis-outage-")
@@ -26,12 +31,13 @@ class RedisProcess:
         self._process = subprocess.Popen(
             [
                 binary,
+                *([self.config] if self.config else []),
+                *self.extra,
                 "--port",
                 str(self.port),
                 "--bind",
                 "127.0.0.1",
-                "--save",
-                "",
+                *([] if "--sentinel" in self.extra else ["--save", ""]),
                 "--dir",
                 self._dir,
             ],

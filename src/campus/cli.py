@@ -16,7 +16,7 @@ from campus.flows.accounts import create_account
 from campus.flows.errors import FlowError
 from campus.flows.passwords import change_password
 from campus.mail.check_cli import group as mail_commands
-from campus.mail.worker import POOLS, run
+from campus.mail.worker import NO_REDIS, POOLS, run
 from campus.models import Account, Role, find_by_email
 from campus.support.addresses import BadAddress
 
@@ -93,10 +93,10 @@ def bootstrap(email: str) -> None:
 )
 @with_appcontext
 def worker(pool: str | None, concurrency: int | None) -> None:
-    """Run the mail delivery worker (needs REDIS_URL)."""
+    """Run the mail delivery worker (needs REDIS_URL or REDIS_SENTINELS)."""
     celery = current_app.extensions.get("celery")
     if celery is None:
-        raise click.ClickException("the worker needs REDIS_URL: without it mail is sent in-process")
+        raise click.ClickException(NO_REDIS)
     pool = pool or str(current_app.config["MAIL_WORKER_POOL"])
     concurrency = concurrency or int(current_app.config["MAIL_WORKER_CONCURRENCY"])
     if pool == "gevent":

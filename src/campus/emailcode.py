@@ -20,7 +20,8 @@ from campus.extensions import db
 from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.mail.signals import delivery_failed
-from campus.support import clock
+from campus.settings import uses_redis
+from campus.support import clock, redis_clients
 from campus.support.addresses import Address
 from campus.support.budgets import Limited, take_sending_budgets
 from campus.support.events import event
@@ -105,8 +106,8 @@ def address_account(address: Address) -> str:
 def init_app(app: Flask) -> None:
     """Build the verifier once from config and keep it in ``app.extensions``."""
     store: CodeStore
-    if app.config.get("REDIS_URL"):
-        store = RedisCodeStore.from_url(app.config["REDIS_URL"])
+    if uses_redis(app.config):
+        store = RedisCodeStore(redis_clients.shared(app))
     else:
         with app.app_context():
             engine = db.engine

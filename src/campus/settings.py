@@ -7,6 +7,7 @@ settings table is ``readme_table()``'s output, and a test holds the two equal.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,7 +69,21 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         None,
         "when set, codes, rate limits, delivery statuses and the mail queue live in Redis; "
-        "without it they live in the database, shared by every process",
+        "without it (and without `REDIS_SENTINELS`) they live in the database, shared by every "
+        "process",
+    ),
+    Setting(
+        "REDIS_SENTINELS",
+        str,
+        None,
+        "`host:port,host:port,...` of Redis Sentinels: instead of `REDIS_URL`, Redis is the "
+        "master they name now, found again after a failover (database 0)",
+    ),
+    Setting(
+        "REDIS_SENTINEL_MASTER",
+        str,
+        None,
+        "the name the sentinels monitor the master by (`sentinel monitor NAME ...`)",
     ),
     Setting(
         "PUBLIC_URL",
@@ -82,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         None,
         "`direct` sends within the request; `queue` hands mail to the worker",
-        shown="`queue` with `REDIS_URL`, else `direct`",
+        shown="`queue` with Redis, else `direct`",
     ),
     Setting(
         "MAIL_SERVER",
@@ -470,6 +485,46 @@ def allowed_domains(value: object) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+_SENTINEL_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_SENTINEL_MASTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def sentinel_addresses(value: object) -> tuple[tuple[str, int], ...]:
+    """``REDIS_SENTINELS`` as (host, port) pairs: names or IPv4 addresses, ports 1-65535.
+
+    Checked strictly because the list is written into the URLs that ``limits`` and
+    kombu parse, where a stray ``/``, ``@`` or ``;`` would change their meaning.
+    """
+    if value is None or isinstance(value, tuple):
+        return value or ()
+    pairs = []
+    for entry in str(value).split(","):
+        text = entry.strip()
+        if not text:
+            continue
+        host, _, port = text.rpartition(":")
+        if not _SENTINEL_HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"REDIS_SENTINELS needs host:port entries, not {text!r}")
+        pairs.append((host, int(port)))
+    return tuple(pairs)
+
+
+def uses_redis(config: Mapping[str, Any]) -> bool:
+    """Whether codes, limits, statuses and the queue live in Redis (one server or Sentinel's)."""
+    return bool(config.get("REDIS_URL") or config.get("REDIS_SENTINELS"))
+
+
+def check_redis(config: dict[str, Any]) -> None:
+    config["REDIS_SENTINELS"] = sentinel_addresses(config.get("REDIS_SENTINELS"))
+    master = config.get("REDIS_SENTINEL_MASTER")
+    if config["REDIS_SENTINELS"] and config.get("REDIS_URL"):
+        raise ConfigError("set REDIS_URL or REDIS_SENTINELS, not both")
+    if bool(config["REDIS_SENTINELS"]) != bool(master):
+        raise ConfigError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+    if master and not _SENTINEL_MASTER.fullmatch(str(master)):
+        raise ConfigError("REDIS_SENTINEL_MASTER must be letters, digits, '.', '_' or '-'")
+
+
 def database_uri(url: str) -> str:
     """Point plain PostgreSQL URLs at psycopg 3, the driver this project ships."""
     for prefix in ("postgres://", "postgresql://"):
@@ -520,11 +575,12 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
         raise ConfigError("MAIL_FALLBACK_USE_TLS and MAIL_FALLBACK_USE_SSL are exclusive")
     if config.get("MAIL_FALLBACK_SERVER") and not config.get("MAIL_SERVER"):
         raise ConfigError("MAIL_FALLBACK_SERVER is a second relay: set MAIL_SERVER first")
-    delivery = config.get("MAIL_DELIVERY") or ("queue" if config.get("REDIS_URL") else "direct")
+    check_redis(config)
+    delivery = config.get("MAIL_DELIVERY") or ("queue" if uses_redis(config) else "direct")
     if delivery not in ("queue", "direct"):
         raise ConfigError("MAIL_DELIVERY must be queue or direct")
-    if delivery == "queue" and not config.get("REDIS_URL"):
-        raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL")
+    if delivery == "queue" and not uses_redis(config):
+        raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL or REDIS_SENTINELS")
     config["MAIL_DELIVERY"] = delivery
     if config.get("MAIL_WORKER_POOL") not in ("gevent", "threads"):
         raise ConfigError("MAIL_WORKER_POOL must be gevent or threads")

@@ -10,7 +10,7 @@ import argparse  # noqa: E402
 import click  # noqa: E402
 
 from campus import create_app  # noqa: E402
-from campus.mail.worker import run  # noqa: E402
+from campus.mail.worker import NO_REDIS, run  # noqa: E402
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     app = create_app()
     celery = app.extensions.get("celery")
     if celery is None:
-        raise click.ClickException("the worker needs REDIS_URL: without it mail is sent in-process")
+        raise click.ClickException(NO_REDIS)
     with app.app_context():
         run(celery, "gevent", args.concurrency or int(app.config["MAIL_WORKER_CONCURRENCY"]))
 

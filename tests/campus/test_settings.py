@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from campus import settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -54,3 +56,49 @@ def test_typed_from_the_environment_by_the_declared_kind() -> None:
     found = settings.from_environment(environ | {"EMAILCODE_LIMIT_GLOBAL": "9/day"})
     assert found["EMAILCODE_TTL"] == 300 and found["MAIL_USE_TLS"] is True
     assert found["MAIL_RETRY_BASE"] == 0.5 and found["EMAILCODE_LIMIT_GLOBAL"] == "9/day"
+
+
+def finished(**config: object) -> dict[str, object]:
+    found = {**settings.DEFAULTS, "SECRET_KEY": "k" * 32, **config}
+    settings.finish(found, instance_path=Path("/nonexistent"), is_development=True)
+    return found
+
+
+def test_sentinels_are_host_port_pairs_and_choose_redis_and_the_queue() -> None:
+    found = finished(
+        REDIS_SENTINELS=" 10.0.0.1:26379, sentinel-b.campus.internal:26380 ,",
+        REDIS_SENTINEL_MASTER="campus-main",
+    )
+    assert found["REDIS_SENTINELS"] == (
+        ("10.0.0.1", 26379),
+        ("sentinel-b.campus.internal", 26380),
+    )
+    assert settings.uses_redis(found) and found["MAIL_DELIVERY"] == "queue"
+    assert not settings.uses_redis(finished())
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"REDIS_SENTINELS": "10.0.0.1"}, "host:port"),
+        ({"REDIS_SENTINELS": "10.0.0.1:0"}, "host:port"),
+        ({"REDIS_SENTINELS": "10.0.0.1:70000"}, "host:port"),
+        ({"REDIS_SENTINELS": "a@b:26379"}, "host:port"),
+        ({"REDIS_SENTINELS": "a/b:26379"}, "host:port"),
+        ({"REDIS_SENTINELS": "a;sentinel://b:26379"}, "host:port"),
+        ({"REDIS_SENTINELS": "a:26379"}, "go together"),
+        ({"REDIS_SENTINEL_MASTER": "campus"}, "go together"),
+        ({"REDIS_SENTINELS": "a:26379", "REDIS_SENTINEL_MASTER": "x/y"}, "REDIS_SENTINEL_MASTER"),
+        (
+            {
+                "REDIS_SENTINELS": "a:26379",
+                "REDIS_SENTINEL_MASTER": "campus",
+                "REDIS_URL": "redis://a:6379/0",
+            },
+            "not both",
+        ),
+    ],
+)
+def test_a_bad_sentinel_setting_stops_the_start(config: dict[str, str], message: str) -> None:
+    with pytest.raises(settings.ConfigError, match=message):
+        finished(**config)

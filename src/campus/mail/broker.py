@@ -32,19 +32,29 @@ never reads again, and never reads the error that would make it reconnect:
 it polls for ever with no slot to take a message into. The message itself is
 safe: it stays in Redis's ``unacked`` index and is restored after the
 visibility timeout, and finds its delivery settled.
+
+Under Redis Sentinel the same corrections ride on kombu's Sentinel transport.
+Its broker URL names one sentinel only, and the whole list travels in the
+transport options: kombu treats the URLs after a ``;`` as hosts to fail over
+to, and switching to one re-creates the connection with kombu's own Sentinel
+transport, which would shed every correction here at the first failover.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import Sentinel
+
+from campus.support import redis_clients
 
 
 class QoS(kombu_redis.QoS):
@@ -66,11 +76,14 @@ class QoS(kombu_redis.QoS):
             raise
 
 
-class Channel(kombu_redis.Channel):
-    """kombu's channel, with the corrections described above."""
+class _ChannelCorrections:
+    """What both channels add to kombu's: one client per pool, no detached reconnects, and
+    slots freed whether or not an acknowledgement reached Redis."""
 
     QoS = QoS
     _client_for: tuple[Any, Any] | None = None
+    pool: Any
+    connection: Any
 
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -86,31 +99,68 @@ class Channel(kombu_redis.Channel):
             return
         pool = self.pool
         if self._client_for is None or self._client_for[0] is not pool:
-            self._client_for = (pool, self._create_client())  # type: ignore[no-untyped-call]
+            self._client_for = (pool, self._create_client())  # type: ignore[attr-defined]
         yield self._client_for[1]
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         transport = self.connection
         if transport is None or transport.client is None:
             raise RedisConnectionError("the broker connection was closed after a loss")
-        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
         return params
+
+
+class Channel(_ChannelCorrections, kombu_redis.Channel):
+    """kombu's channel, with the corrections described above."""
+
+
+class SentinelChannel(_ChannelCorrections, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel, with the same corrections; sentinels from the options."""
+
+    from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "sentinels")  # type: ignore[assignment]
+    sentinels: list[tuple[str, int]] | None = None
+    master_name: str | None = None
+    sentinel_kwargs: dict[str, Any] | None = None
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        # kombu's own, but the sentinels come from ``sentinels`` rather than the URL's
+        # alternates (see above): every connection asks them for the current master.
+        if not self.sentinels or not self.master_name:
+            raise ValueError("the 'sentinels' and 'master_name' transport options are required")
+        params = self._connparams(asynchronous)
+        params.pop("host", None)
+        params.pop("port", None)
+        manager = Sentinel(  # type: ignore[no-untyped-call]
+            [(str(host), int(port)) for host, port in self.sentinels],
+            sentinel_kwargs=self.sentinel_kwargs,
+            **params,
+        )
+        # Kept so that kombu closes the sentinel connections with the channel.
+        if asynchronous:
+            self._async_sentinel_manager = manager
+        else:
+            self._sentinel_manager = manager
+        master = manager.master_for(self.master_name, redis.Redis)  # type: ignore[no-untyped-call]
+        return master.connection_pool
 
 
 # Seconds a drain without kombu's event loop waits before Celery's loop looks again.
 RECHECK = 0.02
 
 
-class Transport(kombu_redis.Transport):
-    Channel = Channel
+class _TransportCorrections:
+    """What both transports add to kombu's: overdue messages restored on every drain."""
 
     _restored_at = 0.0
+    channels: Any
+    client: Any
+    cycle: Any
 
-    def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
+    def drain_events(self, connection: Any, timeout: Any = None) -> Any:
         try:
             full = any(not channel.qos.can_consume() for channel in self.channels)
             wait = min(timeout, RECHECK) if full and timeout is not None else timeout
-            return super().drain_events(connection, timeout=wait)  # type: ignore[no-untyped-call]
+            return super().drain_events(connection, timeout=wait)  # type: ignore[misc]
         finally:
             self._restore_when_due()
 
@@ -122,9 +172,26 @@ class Transport(kombu_redis.Transport):
         now = time.monotonic()
         if now - self._restored_at >= interval:
             self._restored_at = now
-            cycle: Any = self.cycle
-            cycle.maybe_restore_messages()
+            self.cycle.maybe_restore_messages()
 
 
-# Celery's ``broker_transport`` setting names this class.
-TRANSPORT = f"{__name__}:Transport"
+class Transport(_TransportCorrections, kombu_redis.Transport):  # type: ignore[misc]
+    Channel = Channel
+
+
+class SentinelTransport(_TransportCorrections, kombu_redis.SentinelTransport):  # type: ignore[misc]
+    Channel = SentinelChannel
+
+
+def broker_for(config: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """Celery's broker URL, transport class and transport options for the configured Redis."""
+    sentinels = redis_clients.sentinels(config)
+    if not sentinels:
+        return str(config["REDIS_URL"]), f"{__name__}:Transport", {}
+    host, port = sentinels[0]
+    options = {
+        "master_name": str(config["REDIS_SENTINEL_MASTER"]),
+        "sentinels": [list(pair) for pair in sentinels],
+        "sentinel_kwargs": dict(redis_clients.TIMEOUTS),
+    }
+    return f"sentinel://{host}:{port}/0", f"{__name__}:SentinelTransport", options

@@ -27,6 +27,7 @@ from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Sender, SendRate, sender
 from campus.mail.signals import delivery_failed
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
+from campus.support import redis_clients
 from campus.support.addresses import mask
 from campus.support.metrics import DELIVERIES, SMTP_SEND_SECONDS, TO_PROVIDER_SECONDS, word
 
@@ -68,6 +69,7 @@ class QueueOutbox:
 def init_app(app: Flask) -> Celery:
     """A Celery app bound to this Flask app, its broker the configured Redis."""
     visibility = int(app.config["MAIL_QUEUE_VISIBILITY_TIMEOUT"])
+    broker_url, transport, sentinel_options = broker.broker_for(app.config)
 
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -85,8 +87,8 @@ def init_app(app: Flask) -> Celery:
         task_default_queue=QUEUE,
         task_default_exchange="",
         task_default_routing_key=QUEUE,
-        broker_url=app.config["REDIS_URL"],
-        broker_transport=broker.TRANSPORT,
+        broker_url=broker_url,
+        broker_transport=transport,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=1,
         broker_transport_options={
@@ -96,6 +98,7 @@ def init_app(app: Flask) -> Celery:
             "unacked_restore_interval": 1,
             "unacked_restore_throttle": 1,
             "health_check_interval": 2,
+            **sentinel_options,
         },
         task_ignore_result=True,
         result_backend=None,
@@ -116,7 +119,7 @@ def init_app(app: Flask) -> Celery:
     app.extensions["celery"] = celery
     app.extensions["campus.sender"] = Sender()
     app.extensions["campus.send_rate"] = SendRate(
-        app.config.get("MAIL_SEND_RATE"), app.config["REDIS_URL"]
+        app.config.get("MAIL_SEND_RATE"), *redis_clients.limits_storage(app.config)
     )
     return celery
 

@@ -82,10 +82,14 @@ class Sender:
 class SendRate:
     """A provider's send rate (``MAIL_SEND_RATE``, e.g. ``20/second``), shared by all workers."""
 
-    def __init__(self, rate: str | None, storage_url: str) -> None:
+    def __init__(
+        self, rate: str | None, storage_uri: str, options: dict[str, Any] | None = None
+    ) -> None:
         self._item = parse(rate) if rate else None
         self._limiter = (
-            MovingWindowRateLimiter(storage_from_string(storage_url)) if self._item else None
+            MovingWindowRateLimiter(storage_from_string(storage_uri, **(options or {})))
+            if self._item
+            else None
         )
 
     def wait_for_turn(self, deadline: float) -> bool:

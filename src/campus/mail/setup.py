@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Flask
 
 from campus.extensions import db
@@ -11,7 +10,8 @@ from campus.mail.queue import QueueOutbox
 from campus.mail.queue import init_app as init_queue
 from campus.mail.signing import DkimError, signer_from
 from campus.mail.statuses import DeliveryLog, RedisDeliveryLog, SqlDeliveryLog, mail_deliveries
-from campus.settings import ConfigError
+from campus.settings import ConfigError, uses_redis
+from campus.support import redis_clients
 
 
 def init_app(app: Flask) -> None:
@@ -21,10 +21,8 @@ def init_app(app: Flask) -> None:
         raise ConfigError(str(exc)) from exc
     log: DeliveryLog
     retention = int(app.config["MAIL_DELIVERY_LOG_DAYS"]) * 86400
-    if app.config.get("REDIS_URL"):
-        client = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_timeout=1.0, socket_connect_timeout=1.0
-        )
+    if uses_redis(app.config):
+        client = redis_clients.shared(app)
         log = RedisDeliveryLog(client, retention)
         app.extensions["campus.mail.redis"] = client
     else:

@@ -219,7 +219,7 @@ class SqlDeliveryLog:
 
 
 class RedisDeliveryLog:
-    """With REDIS_URL: one small hash per delivery, and a sorted set of them by time."""
+    """With Redis: one small hash per delivery, and a sorted set of them by time."""
 
     # Beside the records, under their prefix (an id is 22 characters, never "recent").
     INDEX = "delivery:recent"

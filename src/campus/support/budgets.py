@@ -3,7 +3,7 @@
 The Flask-Limiter instance lives here because two kinds of caller count in
 its storage: request decorators (``web.rate_limits``), and code that takes a
 budget at the moment something happens (a message going out, a password
-tried). Its storage is Redis with ``REDIS_URL``, else the app's database,
+tried). Its storage is Redis (``REDIS_URL`` or Sentinel), else the app's database,
 never one process's memory, so every process and host sees the same counts.
 """
 

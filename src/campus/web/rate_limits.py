@@ -27,6 +27,8 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from campus.extensions import db
+from campus.settings import uses_redis
+from campus.support import redis_clients
 from campus.support.addresses import Address, BadAddress, parse_address
 from campus.support.budgets import Budget, Limited, limiter, sending_budgets, spend
 from campus.support.events import event
@@ -42,11 +44,10 @@ rate_limit_hits = hit_table(db.metadata)
 
 
 def init_app(app: Flask) -> None:
-    if app.config.get("REDIS_URL"):
-        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
-        )
+    if uses_redis(app.config):
+        uri, options = redis_clients.limits_storage(app.config)
+        app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     else:
         # Every process and host must see the same counts: without Redis they
         # live in the app's database, never in one process's memory.

@@ -12,6 +12,7 @@ from campus.blueprints.main.forms import ReauthForm
 from campus.emailcode import StoreUnavailable, verifier
 from campus.extensions import db
 from campus.mail.queue import queue_checks, queue_depth
+from campus.settings import uses_redis
 from campus.support.metrics import exposition, token_matches
 from campus.web.auth import account_required, confirm_password, current_account
 from campus.web.errors import BadInput
@@ -70,7 +71,7 @@ def healthz() -> Response:
     except Exception as exc:  # noqa: BLE001  (any failure means "not healthy", and is named)
         db.session.rollback()
         checks["database"] = f"error: {type(exc).__name__}"
-    if current_app.config.get("REDIS_URL"):
+    if uses_redis(current_app.config):
         try:
             verifier().ping()
             checks["redis"] = "ok"
