@@ -55,6 +55,10 @@ def init_app(app: Flask) -> None:
             engine = db.engine
         app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(engine, rate_limit_hits))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "campus-limits")
+    # Flask-Limiter merges every app's storage options into the one limiter's dict, so
+    # a second app in a process (a test, a command beside a server) would inherit the
+    # first one's: Sentinel's options on a plain Redis storage, which refuses them.
+    limiter._storage_options = {}
     limiter.init_app(app)
     hops = int(app.config.get("PROXY_FIX_X_FOR") or 0)
     if hops > 0:
