@@ -15,23 +15,16 @@ from flask import Flask
 from campus.mail import broker
 from campus.mail.heartbeat import WORKERS_KEY
 from campus.mail.queue import QUEUE
-from tests.app_fixtures import add_staff
-from tests.helpers import Api, last_code, log_in
-from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.helpers import Api, last_code
+from tests.queue_worker import QUEUE_SETTINGS, Worker, settled, staff_client, status, wait_until
 from tests.sentinel_cluster import SentinelCluster
-from tests.smtp_server import Inbox, smtp_server
+from tests.smtp_server import Inbox
 
 
 @pytest.fixture
 def database_uri(sqlite_only: str) -> str:
     """Nothing here lives in the database but accounts; one SQLite file is enough."""
     return sqlite_only
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    with smtp_server("plain") as server:
-        yield server
 
 
 @pytest.fixture
@@ -49,23 +42,6 @@ def settings(cluster: SentinelCluster, smtp: tuple[int, Inbox]) -> dict[str, Any
         "MAIL_PORT": smtp[0],
         **QUEUE_SETTINGS,
     }
-
-
-def staff_client(app: Flask, email: str) -> Api:
-    api = Api(app.test_client())
-    log_in(add_staff(app, email), api)
-    return api
-
-
-def status(api: Api, delivery: str) -> str:
-    response = api.client.get(f"/cms/email_captcha/{delivery}")
-    assert response.status_code == 200, response.get_json()
-    return str(response.get_json()["data"]["status"])
-
-
-def settled(api: Api, delivery: str, timeout: float = 40) -> str:
-    wait_until(lambda: status(api, delivery) != "queued", timeout)
-    return status(api, delivery)
 
 
 def keys(port: int) -> set[str]:
@@ -211,3 +187,14 @@ def test_the_broker_keeps_this_projects_transport_and_every_sentinel(
     assert options["master_name"] == "main"
     assert options["sentinels"] == [["10.0.0.1", 26379], ["10.0.0.2", 26379]]
     assert options["sentinel_kwargs"]["socket_timeout"] > 0
+
+
+def test_an_app_after_a_sentinel_app_keeps_its_own_limiter_options(
+    make_app: Callable[..., Flask], redis_url: str
+) -> None:
+    """Flask-Limiter's one limiter per process merges each app's storage options."""
+    make_app(REDIS_SENTINELS="10.0.0.1:26379", REDIS_SENTINEL_MASTER="main")
+    app = make_app(REDIS_URL=redis_url, EMAILCODE_LIMIT_PER_ACCOUNT="1/hour")
+    api = staff_client(app, "plain@example.com")
+    assert api.post("/cms/email_captcha", {"email": "one@example.com"}).status_code == 200
+    assert api.post("/cms/email_captcha", {"email": "two@example.com"}).status_code == 429
