@@ -8,6 +8,7 @@ import redis
 from campus.support.budgets import limiter
 from campus.support.limit_storage import SqlStorage
 from tests.services import POSTGRES, RedisServer, missing
+from tests.smtp_server import Inbox, smtp_server
 
 # App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.
 pytest_plugins = ["tests.app_fixtures"]
@@ -32,6 +33,13 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     yield redis_server.url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    """A plain SMTP server of the test's own: its port and inbox. TLS tests build theirs."""
+    with smtp_server("plain") as server:
+        yield server
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.app_fixtures import SECRET
+from flask import Flask
+
+from tests.app_fixtures import SECRET, add_staff
+from tests.helpers import Api, log_in
 
 # Fast retries for tests; the visibility timeout stays above twice the longest delay.
 QUEUE_SETTINGS: dict[str, Any] = {
@@ -81,3 +84,23 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def staff_client(app: Flask, email: str = "staff@example.com") -> Api:
+    """A logged-in staff member's client, to ask for codes on the CMS's change-email page."""
+    api = Api(app.test_client())
+    log_in(add_staff(app, email), api)
+    return api
+
+
+def status(api: Api, delivery: str) -> str:
+    """The delivery's status, as the page that asked for it polls it."""
+    response = api.client.get(f"/cms/email_captcha/{delivery}")
+    assert response.status_code == 200, response.get_json()
+    return str(response.get_json()["data"]["status"])
+
+
+def settled(api: Api, delivery: str, timeout: float = 20) -> str:
+    """The status once it is no longer ``queued`` (or still ``queued`` after ``timeout``)."""
+    wait_until(lambda: status(api, delivery) != "queued", timeout)
+    return status(api, delivery)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from campus.models import Role, find_by_email
 from tests.app_fixtures import add_staff
 from tests.helpers import PASSWORD, Api, last_code, log_in, member
 from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
-from tests.smtp_server import Inbox, smtp_server
+from tests.smtp_server import Inbox
 
 ADMIN = "admin@example.com"
 
@@ -27,12 +27,6 @@ ADMIN = "admin@example.com"
 @pytest.fixture
 def database_uri(sqlite_only: str) -> str:
     return sqlite_only
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    with smtp_server("plain") as server:
-        yield server
 
 
 def admin_api(app: Flask) -> Api:

@@ -4,7 +4,7 @@ and the record is what ``flask --app campus mail dkim-record`` prints."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from campus.settings import ConfigError
 from tests.app_fixtures import add_staff
 from tests.helpers import Api, log_in
 from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
-from tests.smtp_server import Inbox, smtp_server
+from tests.smtp_server import Inbox
 
 DOMAIN, SELECTOR = "campus.example", "mail2026"
 
@@ -43,12 +43,6 @@ def write_key(path: Path, key: Any) -> Path:
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return write_key(tmp_path_factory.mktemp("dkim") / "dkim.pem", key)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    with smtp_server("plain") as server:
-        yield server
 
 
 def dkim_settings(key_file: Path, port: int) -> dict[str, Any]:

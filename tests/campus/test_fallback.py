@@ -12,7 +12,7 @@ from flask import Flask
 
 from tests.app_fixtures import add_staff
 from tests.helpers import Api, last_code, log_in
-from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.queue_worker import QUEUE_SETTINGS, Worker, settled
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server
 
@@ -143,14 +143,6 @@ def queued(
         return make_app(**settings), settings
 
     return build
-
-
-def settled(api: Api, delivery: str) -> str:
-    def status() -> str:
-        return str(api.client.get(f"/cms/email_captcha/{delivery}").get_json()["data"]["status"])
-
-    wait_until(lambda: status() != "queued", 20)
-    return status()
 
 
 def test_worker_primary_451_the_next_attempt_goes_to_the_fallback(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,13 @@ from campus.settings import ConfigError
 from tests.app_fixtures import add_staff
 from tests.helpers import Api, log_in
 from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
-from tests.smtp_server import Inbox, smtp_server
+from tests.smtp_server import Inbox
 
 
 @pytest.fixture
 def database_uri(sqlite_only: str) -> str:
     """The checks read Redis only; one database is enough."""
     return sqlite_only
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    with smtp_server("plain") as server:
-        yield server
 
 
 @pytest.fixture

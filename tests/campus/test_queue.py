@@ -13,9 +13,9 @@ import redis
 from flask import Flask
 
 from campus.mail.sealing import unseal
-from tests.app_fixtures import SECRET, add_staff
-from tests.helpers import Api, last_code, log_in
-from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.app_fixtures import SECRET
+from tests.helpers import Api, last_code
+from tests.queue_worker import QUEUE_SETTINGS, Worker, settled, staff_client, status, wait_until
 from tests.redis_process import RedisProcess
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server
@@ -27,12 +27,6 @@ NEW = "queued.person@example.com"
 def database_uri(sqlite_only: str) -> str:
     """The queue does not depend on the database; one is enough here."""
     return sqlite_only
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    with smtp_server("plain") as server:
-        yield server
 
 
 @pytest.fixture
@@ -57,23 +51,6 @@ def worker(tmp_path: Path, settings: dict[str, Any]) -> Iterator[Worker]:
     running = Worker(tmp_path, settings).start()
     yield running
     running.stop()
-
-
-def staff_client(app: Flask, email: str = "staff@example.com") -> Api:
-    api = Api(app.test_client())
-    log_in(add_staff(app, email), api)
-    return api
-
-
-def status(api: Api, delivery: str) -> str:
-    response = api.client.get(f"/cms/email_captcha/{delivery}")
-    assert response.status_code == 200, response.get_json()
-    return str(response.get_json()["data"]["status"])
-
-
-def settled(api: Api, delivery: str, timeout: float = 20) -> str:
-    wait_until(lambda: status(api, delivery) != "queued", timeout)
-    return status(api, delivery)
 
 
 def test_request_answers_once_queued_and_the_worker_delivers(
