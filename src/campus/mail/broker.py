@@ -118,7 +118,7 @@ class SentinelChannel(_ChannelCorrections, kombu_redis.SentinelChannel):
     """kombu's Sentinel channel, with the same corrections; sentinels from the options."""
 
     from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "sentinels")  # type: ignore[assignment]
-    sentinels: list[tuple[str, int]] | None = None
+    sentinels: list[list[Any]] | None = None  # [host, port] pairs, as JSON carries them
     master_name: str | None = None
     sentinel_kwargs: dict[str, Any] | None = None
 
