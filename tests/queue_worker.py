@@ -23,6 +23,12 @@ QUEUE_SETTINGS: dict[str, Any] = {
 }
 
 
+def queue_settings(smtp_port: int, **redis_and_more: Any) -> dict[str, Any]:
+    """The queue's settings for an app and its worker: the Redis given (``REDIS_URL=`` or
+    Sentinel's pair), a plain SMTP server on this host, fast retries, and any more."""
+    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_port, **QUEUE_SETTINGS, **redis_and_more}
+
+
 class Worker:
     """Start, stop or kill a worker that shares the test app's settings."""
 

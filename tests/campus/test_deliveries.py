@@ -18,7 +18,7 @@ from campus.mail.statuses import mail_deliveries
 from campus.models import Role, find_by_email
 from tests.app_fixtures import add_staff
 from tests.helpers import PASSWORD, Api, last_code, log_in, member
-from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.queue_worker import Worker, queue_settings, wait_until
 from tests.smtp_server import Inbox
 
 ADMIN = "admin@example.com"
@@ -128,8 +128,7 @@ def test_the_worker_counts_attempts_and_keeps_them_in_redis(
 ) -> None:
     port, inbox = smtp
     inbox.data_replies = ["451 4.3.0 try again later", "451 4.3.0 try again later"]
-    settings = {"REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
-    settings |= QUEUE_SETTINGS
+    settings = queue_settings(port, REDIS_URL=redis_url)
     app = make_app(**settings)
     api = log_in(add_staff(app, "staff@example.com"), app)
     worker = Worker(tmp_path, settings).start()
@@ -152,8 +151,7 @@ def test_a_message_that_outwaited_its_code_is_not_sent(
     make_app: Callable[..., Flask], smtp: tuple[int, Inbox], redis_url: str, tmp_path: Path
 ) -> None:
     port, inbox = smtp
-    settings = {"REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
-    settings |= QUEUE_SETTINGS | {"EMAILCODE_TTL": 1}
+    settings = queue_settings(port, REDIS_URL=redis_url, EMAILCODE_TTL=1)
     app = make_app(**settings)
     api = log_in(add_staff(app, "staff@example.com"), app)
     assert api.post("/cms/email_captcha", {"email": "late@example.edu"}).status_code == 200

@@ -14,7 +14,7 @@ from campus.mail import heartbeat
 from campus.settings import ConfigError
 from tests.app_fixtures import add_staff
 from tests.helpers import Api, log_in
-from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.queue_worker import Worker, queue_settings, wait_until
 from tests.smtp_server import Inbox
 
 
@@ -26,13 +26,7 @@ def database_uri(sqlite_only: str) -> str:
 
 @pytest.fixture
 def settings(redis_url: str, smtp: tuple[int, Inbox]) -> dict[str, Any]:
-    return {
-        "REDIS_URL": redis_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp[0],
-        "MAIL_WORKER_SILENCE": 2,
-        **QUEUE_SETTINGS,
-    }
+    return queue_settings(smtp[0], REDIS_URL=redis_url, MAIL_WORKER_SILENCE=2)
 
 
 def health(app: Flask) -> tuple[int, dict[str, str]]:

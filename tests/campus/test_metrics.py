@@ -15,7 +15,7 @@ from campus.emailcode import Purpose
 from tests.app_fixtures import SECRET, add_staff
 from tests.helpers import Api, log_in
 from tests.http_client import Client, production_env, serve
-from tests.queue_worker import QUEUE_SETTINGS, Worker, wait_until
+from tests.queue_worker import Worker, queue_settings, wait_until
 from tests.services import free_port
 from tests.smtp_server import smtp_server
 from verification import Outcome
@@ -148,13 +148,7 @@ def test_the_mail_workers_counts_and_the_queue_depth(
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     with smtp_server("plain") as (smtp_port, inbox):
-        settings = {
-            "REDIS_URL": redis_url,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp_port,
-            "METRICS_TOKEN": TOKEN,
-            **QUEUE_SETTINGS,
-        }
+        settings = queue_settings(smtp_port, REDIS_URL=redis_url, METRICS_TOKEN=TOKEN)
         app = make_app(**settings)
         api = Api(app.test_client())
         log_in(add_staff(app, "staff@example.com"), api)

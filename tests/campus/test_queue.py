@@ -15,7 +15,14 @@ from flask import Flask
 from campus.mail.sealing import unseal
 from tests.app_fixtures import SECRET
 from tests.helpers import Api, last_code
-from tests.queue_worker import QUEUE_SETTINGS, Worker, settled, staff_client, status, wait_until
+from tests.queue_worker import (
+    Worker,
+    queue_settings,
+    settled,
+    staff_client,
+    status,
+    wait_until,
+)
 from tests.redis_process import RedisProcess
 from tests.services import free_port
 from tests.smtp_server import Inbox, smtp_server
@@ -31,12 +38,7 @@ def database_uri(sqlite_only: str) -> str:
 
 @pytest.fixture
 def settings(redis_url: str, smtp: tuple[int, Inbox]) -> dict[str, Any]:
-    return {
-        "REDIS_URL": redis_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp[0],
-        **QUEUE_SETTINGS,
-    }
+    return queue_settings(smtp[0], REDIS_URL=redis_url)
 
 
 @pytest.fixture
@@ -289,8 +291,7 @@ def test_a_redis_outage_under_load_answers_503_and_recovers(
 
     server = RedisProcess().start()
     port, _ = smtp
-    settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
-    settings |= QUEUE_SETTINGS
+    settings = queue_settings(port, REDIS_URL=server.url)
     # Generous request limits: the load is the point here, and the limiter still asks Redis.
     app = make_app(
         **settings, EMAILCODE_LIMIT_PER_IP="10000/hour", EMAILCODE_LIMIT_PER_ACCOUNT="10000/hour"
@@ -343,8 +344,7 @@ def test_a_busy_worker_recovers_from_a_redis_restart(
     is waiting for more: the worker reconnects and goes on delivering."""
     server = RedisProcess().start()
     port, inbox = smtp
-    settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
-    settings |= QUEUE_SETTINGS
+    settings = queue_settings(port, REDIS_URL=server.url)
     app = make_app(**settings)
     worker = Worker(tmp_path, settings, concurrency=4).start()
     try:
@@ -384,8 +384,7 @@ def test_a_worker_whose_every_slot_lost_its_ack_reconnects(
     slots are freed, so the worker reads again, finds the loss and reconnects."""
     server = RedisProcess().start()
     port, inbox = smtp
-    settings = {"REDIS_URL": server.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
-    settings |= QUEUE_SETTINGS
+    settings = queue_settings(port, REDIS_URL=server.url)
     app = make_app(**settings)
     worker = Worker(tmp_path, settings, concurrency=2).start()
     try:

@@ -16,7 +16,14 @@ from campus.mail import broker
 from campus.mail.heartbeat import WORKERS_KEY
 from campus.mail.queue import QUEUE
 from tests.helpers import Api, last_code
-from tests.queue_worker import QUEUE_SETTINGS, Worker, settled, staff_client, status, wait_until
+from tests.queue_worker import (
+    Worker,
+    queue_settings,
+    settled,
+    staff_client,
+    status,
+    wait_until,
+)
 from tests.sentinel_cluster import SentinelCluster
 from tests.smtp_server import Inbox
 
@@ -36,12 +43,7 @@ def cluster(tmp_path: Path) -> Iterator[SentinelCluster]:
 
 @pytest.fixture
 def settings(cluster: SentinelCluster, smtp: tuple[int, Inbox]) -> dict[str, Any]:
-    return {
-        **cluster.settings,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp[0],
-        **QUEUE_SETTINGS,
-    }
+    return queue_settings(smtp[0], **cluster.settings)
 
 
 def keys(port: int) -> set[str]:

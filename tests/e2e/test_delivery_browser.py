@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.app_fixtures import add_staff
 from tests.e2e.conftest import LiveServer, Watched, log_in_browser
-from tests.queue_worker import QUEUE_SETTINGS, Worker
+from tests.queue_worker import Worker, queue_settings
 from tests.smtp_server import smtp_server
 
 
@@ -30,8 +30,7 @@ def test_the_page_shows_what_became_of_the_message(
 ) -> None:
     with smtp_server("plain") as (port, inbox):
         inbox.rcpt_reply = rcpt_reply
-        settings = {"REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port}
-        settings |= QUEUE_SETTINGS
+        settings = queue_settings(port, REDIS_URL=redis_url)
         app = make_app(**settings)
         staff = add_staff(app, "staff@example.com")
         worker = Worker(tmp_path, settings).start()
