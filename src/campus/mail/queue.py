@@ -128,7 +128,7 @@ def queue_checks() -> dict[str, str]:
     """/healthz's view of the queue: a worker heard from lately, and nothing waiting too long."""
     config = current_app.config
     try:
-        health = queue_health(current_app.extensions["campus.mail.redis"], QUEUE)
+        health = queue_health(redis_clients.shared(current_app), QUEUE)
     except RedisError as exc:
         return {"worker": f"error: {type(exc).__name__}"}
     found = problems(
@@ -141,11 +141,10 @@ def queue_checks() -> dict[str, str]:
 
 def queue_depth() -> int | None:
     """Messages waiting for a worker; None without the queue or when Redis does not answer."""
-    client = current_app.extensions.get("campus.mail.redis")
-    if client is None or "celery" not in current_app.extensions:
+    if "celery" not in current_app.extensions:
         return None
     try:
-        return int(client.llen(QUEUE))
+        return int(redis_clients.shared(current_app).llen(QUEUE))
     except RedisError:
         return None
 

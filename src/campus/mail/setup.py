@@ -22,9 +22,7 @@ def init_app(app: Flask) -> None:
     log: DeliveryLog
     retention = int(app.config["MAIL_DELIVERY_LOG_DAYS"]) * 86400
     if uses_redis(app.config):
-        client = redis_clients.shared(app)
-        log = RedisDeliveryLog(client, retention)
-        app.extensions["campus.mail.redis"] = client
+        log = RedisDeliveryLog(redis_clients.shared(app), retention)
     else:
         with app.app_context():
             log = SqlDeliveryLog(db.engine, mail_deliveries, retention)

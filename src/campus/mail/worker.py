@@ -19,6 +19,7 @@ from celery.signals import worker_ready
 from flask import current_app
 
 from campus.mail import heartbeat
+from campus.support import redis_clients
 
 # Said by both ways of starting a worker when there is no Redis to take mail from.
 NO_REDIS = (
@@ -55,8 +56,8 @@ def run(celery: Celery, pool: str, concurrency: int) -> None:
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     config = current_app.config
-    # The app's own mail client (mail.setup), with its 1 s timeouts.
-    client = current_app.extensions["campus.mail.redis"]
+    # The app's one Redis client, with its 1 s timeouts.
+    client = redis_clients.shared(current_app)
     # A few beats within the silence /healthz tolerates, so one lost beat is no alarm.
     interval = min(heartbeat.INTERVAL, float(config["MAIL_WORKER_SILENCE"]) / 3)
     beating: list[Any] = []
