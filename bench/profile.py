@@ -115,11 +115,12 @@ def build(scenario: str) -> Any:
 
     from campus import create_app
     from campus.flows.accounts import create_account
+    from campus.models import Role
 
     app = create_app()
     with app.app_context():
         upgrade()
-        create_account("staff0@bench.example", PASSWORD)
+        create_account("staff0@bench.example", PASSWORD, role=Role.STAFF)
     return app
 
 

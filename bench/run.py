@@ -313,11 +313,12 @@ def prepare_database(directory: Path, env: dict[str, str], accounts: int) -> Non
     script = (
         "from campus import create_app\n"
         "from campus.flows.accounts import create_account\n"
+        "from campus.models import Role\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         f"    for n in range({accounts}):\n"
-        f"        create_account(f'staff{{n}}@bench.example', {PASSWORD!r})\n"
-        f"        create_account(f'checker{{n}}@bench.example', {PASSWORD!r})\n"
+        f"        create_account(f'staff{{n}}@bench.example', {PASSWORD!r}, role=Role.STAFF)\n"
+        f"        create_account(f'checker{{n}}@bench.example', {PASSWORD!r}, role=Role.STAFF)\n"
     )
     subprocess.run([sys.executable, "-c", script], env=env, cwd=directory, check=True)
 

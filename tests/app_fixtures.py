@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, text
 from campus import create_app
 from campus.extensions import db
 from campus.flows.accounts import create_account
+from campus.models import Role
 from tests.clock import FakeClock
 from tests.helpers import PASSWORD, Api, Person, log_in
 from tests.services import POSTGRES, missing, postgres_url
@@ -154,7 +155,7 @@ def staff(app: Flask) -> Person:
 
 def add_staff(app: Flask, email: str) -> Person:
     with app.app_context():
-        account = create_account(email, PASSWORD)
+        account = create_account(email, PASSWORD, role=Role.STAFF)
         return Person(account.id, account.email)
 
 

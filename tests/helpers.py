@@ -90,7 +90,7 @@ def log_in(who: Person, into: Flask | Api, *, password: str | None = None) -> Ap
 def member(app: Flask, email: str = "member@example.com") -> Person:
     """A member account (sign-up's kind), created directly."""
     with app.app_context():
-        account = create_account(email, PASSWORD, Role.MEMBER)
+        account = create_account(email, PASSWORD, role=Role.MEMBER)
         return Person(account.id, account.email, is_staff=False)
 
 

@@ -30,7 +30,7 @@ user = AppGroup("user", help="Manage accounts.")
 def create(email: str, password: str, admin: bool) -> None:
     """Create a staff account that can log in to the CMS."""
     try:
-        account = create_account(email, password, Role.ADMIN if admin else Role.STAFF)
+        account = create_account(email, password, role=Role.ADMIN if admin else Role.STAFF)
     except (FlowError, BadAddress) as exc:
         raise click.ClickException(str(exc)) from exc
     kind = "administrator" if admin else "staff"
@@ -72,7 +72,7 @@ def bootstrap(email: str) -> None:
     if db.session.scalar(select(func.count()).select_from(Account)):
         return
     password = secrets.token_urlsafe(12)
-    account = create_account(email, password, Role.STAFF)
+    account = create_account(email, password, role=Role.STAFF)
     click.echo("")
     click.echo("  First start: a CMS account was created for you.")
     click.echo(f"    email:    {account.email}")

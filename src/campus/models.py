@@ -56,7 +56,8 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     # and the CLI read it; ``AccountEmail`` decides who owns an address.
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default=Role.STAFF)
+    # No default: an account built without saying what it is must not open the CMS.
+    role: Mapped[str] = mapped_column(String(16))
     # Part of every session's login id: changing it logs out every session.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

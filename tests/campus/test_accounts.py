@@ -18,9 +18,9 @@ from tests.helpers import PASSWORD, Api, Person, last_code, log_in
 
 def test_email_is_unique_regardless_of_case_in_the_database(app: Flask) -> None:
     with app.app_context():
-        db.session.add(Account(email="Same@Example.com", password_hash="x"))
+        db.session.add(Account(email="Same@Example.com", password_hash="x", role=Role.STAFF))
         db.session.commit()
-        db.session.add(Account(email="same@example.COM", password_hash="x"))
+        db.session.add(Account(email="same@example.COM", password_hash="x", role=Role.STAFF))
         with pytest.raises(IntegrityError):
             db.session.commit()
 
@@ -135,7 +135,7 @@ def test_members_get_403_in_the_cms(app: Flask) -> None:
     from campus.flows.accounts import create_account
 
     with app.app_context():
-        create_account("member@example.com", PASSWORD, Role.MEMBER)
+        create_account("member@example.com", PASSWORD, role=Role.MEMBER)
     api = Api(app.test_client())
     log_in(Person(0, "member@example.com"), api)
     response = api.post("/cms/email_captcha", {"email": "x@example.com"})
@@ -162,3 +162,19 @@ def test_password_change_ends_sessions_and_voids_codes(app: Flask, staff: Person
     assert response.status_code == 400  # the outstanding code is void
     old = Api(app.test_client()).post("/cms/login", {"email": staff.email, "password": PASSWORD})
     assert old.status_code == 400
+
+
+def test_an_account_built_without_a_role_is_refused_not_made_staff(app: Flask) -> None:
+    with app.app_context():
+        db.session.add(Account(email="nobody@example.com", password_hash="x"))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+        assert db.session.scalar(select(Account).filter_by(email="nobody@example.com")) is None
+
+
+def test_creating_an_account_names_its_role() -> None:
+    from campus.flows.accounts import create_account
+
+    with pytest.raises(TypeError):
+        create_account("x@example.com", PASSWORD)  # type: ignore[call-arg]

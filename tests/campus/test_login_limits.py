@@ -191,13 +191,14 @@ import json, re, sys
 from campus import create_app
 from campus.flows.accounts import create_account
 from campus.extensions import db
+from campus.models import Role
 from flask_migrate import upgrade
 
 config = json.loads(sys.argv[1])
 app = create_app(config)
 with app.app_context():
     upgrade()
-    create_account("staff@example.com", "correct horse battery")
+    create_account("staff@example.com", "correct horse battery", role=Role.STAFF)
 client = app.test_client()
 page = client.get("/cms/login").get_data(as_text=True)
 token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)

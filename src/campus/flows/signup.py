@@ -43,4 +43,4 @@ def complete(address: Address, *, code: str, password: str, client: str) -> Acco
     """Create the member once the code proves the address (AccountExists if a race won)."""
     check_domain(refusal_for_membership(address))
     prove_for_new_password(Purpose.SIGN_UP, address, code=code, password=password, client=client)
-    return add_account(address, password, Role.MEMBER)
+    return add_account(address, password, role=Role.MEMBER)
