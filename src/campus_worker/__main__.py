@@ -1,12 +1,23 @@
-"""``python -m campus_worker [--concurrency N]``: patch for gevent, then run the mail worker."""
+"""``python -m campus_worker [--pool gevent|threads] [--concurrency N]``: run the mail worker.
 
-from gevent import monkey
+With the gevent pool the standard library is patched first, before anything
+below reaches socket, ssl or threading.
+"""
 
-monkey.patch_all()
+import argparse
+import os
+
+parser = argparse.ArgumentParser(prog="campus_worker", description=__doc__)
+parser.add_argument("--pool", choices=("gevent", "threads"), default="gevent")
+parser.add_argument("--concurrency", type=int, default=None)
+args = parser.parse_args()
+
+if args.pool == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
 
 # Everything below must be imported after the patch: it reaches socket, ssl and threading.
-import argparse  # noqa: E402
-
 import click  # noqa: E402
 
 from campus import create_app  # noqa: E402
@@ -14,15 +25,15 @@ from campus.mail.worker import NO_REDIS, run  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="campus_worker", description=__doc__)
-    parser.add_argument("--concurrency", type=int, default=None)
-    args = parser.parse_args()
+    if args.concurrency is not None:
+        # Before the app is built: its Redis pools are sized for every slot.
+        os.environ["MAIL_WORKER_CONCURRENCY"] = str(args.concurrency)
     app = create_app()
     celery = app.extensions.get("celery")
     if celery is None:
         raise click.ClickException(NO_REDIS)
     with app.app_context():
-        run(celery, "gevent", args.concurrency or int(app.config["MAIL_WORKER_CONCURRENCY"]))
+        run(celery, args.pool, int(app.config["MAIL_WORKER_CONCURRENCY"]))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
+import kombu
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
@@ -56,13 +58,36 @@ from redis.sentinel import Sentinel
 
 from campus.support import redis_clients
 
+# The corrections below reach into kombu's internals, so they hold for the minor
+# they are proven on (tests/campus/test_queue.py and its neighbours), which
+# pyproject.toml pins; any other minor is refused at start rather than trusted.
+PROVEN_KOMBU = (5, 7)
+
+
+def check_kombu(version: str) -> None:
+    """Refuse a kombu whose minor the corrections here have not been proven on."""
+    found = tuple(int(part) for part in version.split(".")[:2])
+    if found != PROVEN_KOMBU:
+        proven = ".".join(map(str, PROVEN_KOMBU))
+        raise RuntimeError(
+            f"kombu {version} is installed, but campus.mail.broker is proven on kombu {proven}"
+            f".x only: install 'kombu>={proven},<{PROVEN_KOMBU[0]}.{PROVEN_KOMBU[1] + 1}'"
+        )
+
+
+check_kombu(kombu.__version__)
+
 
 class QoS(kombu_redis.QoS):
-    """kombu's acknowledgements, with a slot freed even when Redis did not hear of it."""
+    """kombu's acknowledgements, tried again when Redis is slow to answer, and with a slot
+    freed even when Redis did not hear of it."""
 
     def ack(self, delivery_tag: Any) -> None:
+        # Tried again first: an acknowledgement is idempotent, and one given up on makes
+        # the consumer reconnect, which hands out again every message in flight.
+        ack = super().ack
         try:
-            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+            redis_clients.patiently(lambda: ack(delivery_tag))  # type: ignore[no-untyped-call]
         except (RedisConnectionError, RedisTimeoutError):
             # Only the worker's own count: Redis still holds the message as unacknowledged.
             virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
@@ -183,15 +208,24 @@ class SentinelTransport(_TransportCorrections, kombu_redis.SentinelTransport):  
     Channel = SentinelChannel
 
 
-def broker_for(config: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """Celery's broker URL, transport class and transport options for the configured Redis."""
+def broker_for(config: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
+    """Celery's broker URL, transport class, transport options and TLS options for the
+    configured Redis: the same server, credentials and certificate checks as every other
+    connection the app makes (``redis_clients``)."""
+    # Passed on to redis-py as they are: kombu's own default for rediss:// checks nothing.
+    tls = redis_clients.tls_options(config) if redis_clients.uses_tls(config) else None
     sentinels = redis_clients.sentinels(config)
     if not sentinels:
-        return str(config["REDIS_URL"]), f"{__name__}:Transport", {}
+        return str(config["REDIS_URL"]), f"{__name__}:Transport", {}, tls
     host, port = sentinels[0]
     options = {
         "master_name": str(config["REDIS_SENTINEL_MASTER"]),
         "sentinels": [list(pair) for pair in sentinels],
-        "sentinel_kwargs": dict(redis_clients.TIMEOUTS),
+        "sentinel_kwargs": redis_clients.sentinel_options(config),
     }
-    return f"sentinel://{host}:{port}/0", f"{__name__}:SentinelTransport", options
+    # kombu takes the master's credentials from the URL, quoted there.
+    user = quote(str(config.get("REDIS_MASTER_USERNAME") or ""), safe="")
+    password = quote(str(config.get("REDIS_MASTER_PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if user or password else ""
+    url = f"sentinel://{credentials}{host}:{port}/0"
+    return url, f"{__name__}:SentinelTransport", options, tls

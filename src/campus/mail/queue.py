@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, Task, shared_task
+from celery.exceptions import Reject
 from flask import Flask, current_app
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import KombuError, OperationalError
@@ -69,7 +70,7 @@ class QueueOutbox:
 def init_app(app: Flask) -> Celery:
     """A Celery app bound to this Flask app, its broker the configured Redis."""
     visibility = int(app.config["MAIL_QUEUE_VISIBILITY_TIMEOUT"])
-    broker_url, transport, sentinel_options = broker.broker_for(app.config)
+    broker_url, transport, sentinel_options, tls = broker.broker_for(app.config)
 
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -89,6 +90,7 @@ def init_app(app: Flask) -> Celery:
         task_default_routing_key=QUEUE,
         broker_url=broker_url,
         broker_transport=transport,
+        broker_use_ssl=tls,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=1,
         broker_transport_options={
@@ -98,6 +100,10 @@ def init_app(app: Flask) -> Celery:
             "unacked_restore_interval": 1,
             "unacked_restore_throttle": 1,
             "health_check_interval": 2,
+            # kombu's own default is 10 connections, and every slot of the worker
+            # acknowledges on its own: past the pool, an acknowledgement fails, the
+            # consumer reconnects, and messages in flight are handed out again.
+            "max_connections": redis_clients.pool_size(app.config),
             **sentinel_options,
         },
         task_ignore_result=True,
@@ -161,21 +167,15 @@ def backoff(retries: int) -> float:
 @shared_task(bind=True, name="campus.deliver", ignore_result=True, max_retries=None)  # type: ignore[untyped-decorator]
 def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
     """Send one queued message, retrying what is temporary until the code expires."""
-    record = delivery_log().get(delivery)
-    if record is None or record[0] is not Status.QUEUED:
-        return  # already settled by an earlier copy of this message, or long gone
     try:
-        request = unseal(token, secret_key=current_app.config["SECRET_KEY"])
-    except SealError:
-        log.error("delivery %s: sealed payload rejected", delivery)
-        _settle_failed(delivery, None, "sealed payload rejected")
-        return
-    if time.time() >= deadline:
-        # Waited in the queue past its code's expiry: a mail now would carry a dead code.
-        _settle_failed(delivery, request, "expired in the queue")
-        return
-    if not current_app.extensions["campus.send_rate"].wait_for_turn(deadline):
-        _settle_failed(delivery, request, "send rate: expired waiting")
+        request = _ready_to_send(delivery, token, deadline)
+    except RedisError as exc:
+        # Nothing was sent and its status is unknown: hand the message back rather
+        # than let it be acknowledged unsent (and if Redis cannot take it back, it
+        # stays unacknowledged there and returns after the visibility timeout).
+        log.warning("delivery %s: Redis did not answer (%s); handed back", delivery, exc)
+        raise Reject(requeue=True) from exc
+    if request is None:
         return
     # Each attempt goes to the next relay in turn: the primary first, the fallback after
     # a temporary failure, and the primary again after that.
@@ -194,8 +194,8 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
             name = relay.name
             log.warning("delivery %s: %s (%s relay); retrying in %.1fs", delivery, exc, name, delay)
             DELIVERIES.labels("retried", _failure(exc)).inc()
-            delivery_log().set(delivery, Status.QUEUED, failure=str(exc), attempted=True)
-            raise self.retry(countdown=delay) from None
+            _record(delivery, Status.QUEUED, failure=str(exc), attempted=True)
+            _retry(self, delivery, delay)
         log.error("delivery %s: %s; the code expires before another try", delivery, exc)
         DELIVERIES.labels("failed", _failure(exc)).inc()
         _settle_failed(delivery, request, str(exc), attempted=True)
@@ -210,11 +210,67 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
         log.exception("delivery %s: could not be rendered or sent", delivery)
         _settle_failed(delivery, request, type(exc).__name__)
         return
-    delivery_log().set(delivery, Status.SENT, relay=relay.name, attempted=True)
+    _record(delivery, Status.SENT, relay=relay.name, attempted=True)
     DELIVERIES.labels("sent", "none").inc()
     queued_at = getattr(self.request, QUEUED_AT, None)
     if queued_at is not None:
         TO_PROVIDER_SECONDS.observe(max(0.0, time.time() - float(queued_at)))
+
+
+def _ready_to_send(delivery: str, token: str, deadline: float) -> MailRequest | None:
+    """The message to send now, or None once it is settled (by this call or before it)."""
+    record = redis_clients.patiently(lambda: delivery_log().get(delivery))
+    if record is None or record[0] is not Status.QUEUED:
+        return None  # already settled by an earlier copy of this message, or long gone
+    try:
+        request = unseal(token, secret_key=current_app.config["SECRET_KEY"])
+    except SealError:
+        log.error("delivery %s: sealed payload rejected", delivery)
+        _settle_failed(delivery, None, "sealed payload rejected")
+        return None
+    if time.time() >= deadline:
+        # Waited in the queue past its code's expiry: a mail now would carry a dead code.
+        _settle_failed(delivery, request, "expired in the queue")
+        return None
+    if not current_app.extensions["campus.send_rate"].wait_for_turn(deadline):
+        _settle_failed(delivery, request, "send rate: expired waiting")
+        return None
+    return request
+
+
+def _retry(task: Task, delivery: str, delay: float) -> NoReturn:
+    """Schedule the next attempt; if the broker cannot take it, hand this copy back."""
+    try:
+        raise task.retry(countdown=delay) from None
+    except Reject as refused:
+        # Celery rejects the message for good when it cannot publish the retry: the
+        # message would be gone, its status still ``queued``.
+        cause = refused.reason
+        log.warning("delivery %s: the retry could not be queued (%s); handed back", delivery, cause)
+        raise Reject(cause, requeue=True) from None
+
+
+def _record(
+    delivery: str,
+    status: Status,
+    *,
+    relay: str | None = None,
+    failure: str | None = None,
+    attempted: bool = False,
+) -> None:
+    """Write an outcome, patiently: a message whose outcome is lost is sent again.
+
+    Past every try the outcome is logged and the message still acknowledged: what
+    was sent stays sent once, and the status it shows is the only thing lost.
+    """
+    log_ = delivery_log()
+    try:
+        redis_clients.patiently(
+            lambda: log_.set(delivery, status, relay=relay, failure=failure, attempted=attempted),
+            tries=6,
+        )
+    except RedisError:
+        log.error("delivery %s: %s, but Redis did not take the status", delivery, status.value)
 
 
 def _failure(exc: BaseException) -> str:
@@ -225,7 +281,7 @@ def _failure(exc: BaseException) -> str:
 def _settle_failed(
     delivery: str, request: MailRequest | None, failure: str, *, attempted: bool = False
 ) -> None:
-    delivery_log().set(delivery, Status.FAILED, failure=failure, attempted=attempted)
+    _record(delivery, Status.FAILED, failure=failure, attempted=attempted)
     if request is not None:
         # Nothing arrived, so nothing it carried may stay valid; a new code may go at once.
         delivery_failed.send(current_app.import_name, request=request)

@@ -14,8 +14,9 @@ fails fast and is answered 503, rather than waiting for the switch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import redis
 from flask import Flask
@@ -23,22 +24,89 @@ from redis.sentinel import Sentinel
 
 TIMEOUTS: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
+T = TypeVar("T")
+
+# redis-py's pool raises at once when every connection it may open is in use, and a
+# mail worker's every slot may be reading or writing a status at the same moment. So a
+# pool holds a connection for each slot (``MAIL_WORKER_CONCURRENCY``) and these to spare,
+# for the consumer's own reads, the heartbeat and the overdue-message scan. Connections
+# are opened only as they are needed: a web process with four threads opens a few.
+SPARE_CONNECTIONS = 16
+
+
+def pool_size(config: Mapping[str, Any]) -> int:
+    """The connections one pool may open: one per worker slot, and some to spare."""
+    return int(config.get("MAIL_WORKER_CONCURRENCY") or 0) + SPARE_CONNECTIONS
+
 
 def sentinels(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
     found: tuple[tuple[str, int], ...] = config.get("REDIS_SENTINELS") or ()
     return found
 
 
+def tls_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """redis-py's options for TLS: the certificate and its host name always checked."""
+    options: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if config.get("REDIS_CA_FILE"):
+        options["ssl_ca_certs"] = str(config["REDIS_CA_FILE"])
+    return options
+
+
+def uses_tls(config: Mapping[str, Any]) -> bool:
+    if sentinels(config):
+        return bool(config.get("REDIS_SENTINEL_TLS"))
+    return str(config.get("REDIS_URL") or "").startswith("rediss://")
+
+
+def server_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What every connection to the server (or Sentinel's master) is opened with.
+
+    A ``REDIS_URL`` carries its own password and user; under Sentinel they are
+    ``REDIS_MASTER_PASSWORD`` and ``REDIS_MASTER_USERNAME``.
+    """
+    options: dict[str, Any] = {**TIMEOUTS, "max_connections": pool_size(config)}
+    if uses_tls(config):
+        options |= tls_options(config)
+        if sentinels(config):
+            options["ssl"] = True
+    if sentinels(config):
+        for name, option in (
+            ("REDIS_MASTER_USERNAME", "username"),
+            ("REDIS_MASTER_PASSWORD", "password"),
+        ):
+            if config.get(name):
+                options[option] = str(config[name])
+    return options
+
+
+def sentinel_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What each connection to a sentinel is opened with: its own password, user and TLS.
+
+    Every key is present, None where unset, so that no library fills one in from the
+    master's (``limits`` would pass the master's password to the sentinels).
+    """
+    options: dict[str, Any] = {
+        **TIMEOUTS,
+        "username": config.get("REDIS_SENTINEL_USERNAME") or None,
+        "password": config.get("REDIS_SENTINEL_PASSWORD") or None,
+    }
+    if uses_tls(config):
+        options |= {"ssl": True, **tls_options(config)}
+    return options
+
+
 def client(config: Mapping[str, Any]) -> redis.Redis:
     """A client for the configured Redis: the one server, or Sentinel's current master."""
     if sentinels(config):
         manager = Sentinel(  # type: ignore[no-untyped-call]
-            list(sentinels(config)), sentinel_kwargs=dict(TIMEOUTS), **TIMEOUTS
+            list(sentinels(config)), sentinel_kwargs=sentinel_options(config)
         )
         name = str(config["REDIS_SENTINEL_MASTER"])
-        master: redis.Redis = manager.master_for(name)  # type: ignore[no-untyped-call]
+        master: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+            name, **server_options(config)
+        )
         return master
-    return redis.Redis.from_url(str(config["REDIS_URL"]), **TIMEOUTS)
+    return redis.Redis.from_url(str(config["REDIS_URL"]), **server_options(config))
 
 
 def shared(app: Flask) -> redis.Redis:
@@ -58,5 +126,28 @@ def limits_storage(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if sentinels(config):
         where = ",".join(f"{host}:{port}" for host, port in sentinels(config))
         uri = f"redis+sentinel://{where}/{config['REDIS_SENTINEL_MASTER']}"
-        return uri, {**TIMEOUTS, "sentinel_kwargs": dict(TIMEOUTS), "use_replicas": False}
-    return str(config["REDIS_URL"]), dict(TIMEOUTS)
+        options = {
+            **server_options(config),
+            "sentinel_kwargs": sentinel_options(config),
+            "use_replicas": False,
+        }
+        return uri, options
+    return str(config["REDIS_URL"]), server_options(config)
+
+
+def patiently(call: Callable[[], T], *, tries: int = 4, pause: float = 0.25) -> T:
+    """``call()``, tried again after a lost connection or a timeout, pausing longer each time.
+
+    For idempotent work only (a status read, a status write, an acknowledgement). A
+    starved process can miss, within its 1 s timeout, a reply that Redis sent after
+    doing the work; giving up there is how a worker used to lose a message or send it
+    twice. The last error is raised when every try failed.
+    """
+    for attempt in range(tries):
+        try:
+            return call()
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(pause * 2**attempt)
+    raise AssertionError("unreachable")
