@@ -16,8 +16,9 @@ from campus.flows.accounts import create_account
 from campus.flows.errors import FlowError
 from campus.flows.passwords import change_password
 from campus.mail.check_cli import group as mail_commands
-from campus.mail.worker import NO_REDIS, POOLS, run
+from campus.mail.worker import NO_REDIS, POOLS
 from campus.models import Account, Role, find_by_email
+from campus.redis_check_cli import group as redis_commands
 from campus.support.addresses import BadAddress
 
 user = AppGroup("user", help="Manage accounts.")
@@ -99,16 +100,18 @@ def worker(pool: str | None, concurrency: int | None) -> None:
         raise click.ClickException(NO_REDIS)
     pool = pool or str(current_app.config["MAIL_WORKER_POOL"])
     concurrency = concurrency or int(current_app.config["MAIL_WORKER_CONCURRENCY"])
-    if pool == "gevent":
-        # gevent patches the standard library before any import; this process imported
-        # too much already, so the same process becomes the gevent entry point.
-        entry = [sys.executable, "-m", "campus_worker", f"--concurrency={concurrency}"]
-        sys.stdout.flush()
-        os.execv(sys.executable, entry)  # noqa: S606  (this interpreter, fixed arguments)
-    run(celery, pool, concurrency)
+    # gevent patches the standard library before any import, and this process imported
+    # too much already; and the app's Redis pools are sized for the worker's slots when
+    # it is built. So the same process becomes the worker's entry point, which builds
+    # the app once more with both settled.
+    entry = [sys.executable, "-m", "campus_worker", f"--pool={pool}"]
+    entry.append(f"--concurrency={concurrency}")
+    sys.stdout.flush()
+    os.execv(sys.executable, entry)  # noqa: S606  (this interpreter, fixed arguments)
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(user)
     app.cli.add_command(worker)
     app.cli.add_command(mail_commands)
+    app.cli.add_command(redis_commands)
