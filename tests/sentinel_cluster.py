@@ -15,34 +15,62 @@ DOWN_AFTER_MS = 1000
 
 
 class SentinelCluster:
-    def __init__(self, directory: Path) -> None:
+    """With ``password`` the master and replica ask for it (and the replica gives it to the
+    master); with ``sentinel_password`` the sentinels ask for theirs."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        password: str | None = None,
+        sentinel_password: str | None = None,
+        server_extra: tuple[str, ...] = (),
+    ) -> None:
         self.directory = directory
-        self.master = RedisProcess()
-        self.replica = RedisProcess(("--replicaof", "127.0.0.1", str(self.master.port)))
+        self.password = password
+        self.sentinel_password = sentinel_password
+        auth = ("--masterauth", password) if password else ()
+        self.master = RedisProcess((*auth, *server_extra), password=password)
+        self.replica = RedisProcess(
+            ("--replicaof", "127.0.0.1", str(self.master.port), *auth, *server_extra),
+            password=password,
+        )
         self.sentinels: list[RedisProcess] = []
 
     @property
     def settings(self) -> dict[str, str]:
         """The app's settings to reach Redis through these sentinels."""
         where = ",".join(f"127.0.0.1:{sentinel.port}" for sentinel in self.sentinels)
-        return {"REDIS_SENTINELS": where, "REDIS_SENTINEL_MASTER": MASTER_NAME}
+        found = {"REDIS_SENTINELS": where, "REDIS_SENTINEL_MASTER": MASTER_NAME}
+        if self.password:
+            found["REDIS_MASTER_PASSWORD"] = self.password
+        if self.sentinel_password:
+            found["REDIS_SENTINEL_PASSWORD"] = self.sentinel_password
+        return found
+
+    def server(self, port: int) -> redis.Redis:
+        """A client of the master or the replica, by port."""
+        return redis.Redis(port=port, password=self.password)
 
     def start(self) -> SentinelCluster:
         self.master.start()
         self.replica.start()
-        replica = redis.Redis(port=self.replica.port)
+        replica = self.replica.client()
         if not _until(lambda: replica.info("replication")["master_link_status"] == "up", 10):
             raise RuntimeError("the replica did not reach the master")
         for n in range(3):
             # A sentinel rewrites its own file, so each has one.
             config = self.directory / f"sentinel-{n}.conf"
+            auth = f"sentinel auth-pass {MASTER_NAME} {self.password}\n" if self.password else ""
             config.write_text(
                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master.port} 2\n"
                 f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {MASTER_NAME} 10000\n"
                 f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+                f"{auth}"
             )
-            self.sentinels.append(RedisProcess(("--sentinel",), str(config)).start())
+            sentinel = RedisProcess(("--sentinel",), str(config), password=self.sentinel_password)
+            self.sentinels.append(sentinel.start())
         # A failover needs the sentinels to know each other and the replica.
         if not _until(self._acquainted, 20):
             raise RuntimeError("the sentinels did not find each other and the replica")
@@ -50,7 +78,7 @@ class SentinelCluster:
 
     def _acquainted(self) -> bool:
         for sentinel in self.sentinels:
-            client = redis.Redis(port=sentinel.port, decode_responses=True)
+            client = sentinel.client(decode_responses=True)
             peers = client.execute_command("SENTINEL", "SENTINELS", MASTER_NAME)
             replicas = client.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
             if len(peers) != 2 or len(replicas) != 1:
@@ -58,7 +86,7 @@ class SentinelCluster:
         return True
 
     def master_port(self, sentinel: RedisProcess) -> int:
-        client = redis.Redis(port=sentinel.port, decode_responses=True)
+        client = sentinel.client(decode_responses=True)
         _, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
         return int(port)
 
@@ -72,7 +100,7 @@ class SentinelCluster:
         def switched() -> bool:
             if any(self.master_port(s) != self.replica.port for s in self.sentinels):
                 return False
-            role = redis.Redis(port=self.replica.port).info("replication")["role"]
+            role = self.replica.client().info("replication")["role"]
             return bool(role == "master")
 
         return _until(switched, timeout, interval=0.02)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import idna
@@ -84,6 +85,47 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         None,
         "the name the sentinels monitor the master by (`sentinel monitor NAME ...`)",
+    ),
+    Setting(
+        "REDIS_CA_FILE",
+        str,
+        None,
+        "a PEM file of CAs to trust for `rediss://` (and for `REDIS_SENTINEL_TLS`) instead of "
+        "the system store; the certificate and the host name are always checked. A password "
+        "goes in the URL: `redis://:PASSWORD@host:6379/0`, or with an ACL user "
+        "`rediss://USER:PASSWORD@host:6380/0`",
+        shown="unset: the system trust store",
+    ),
+    Setting(
+        "REDIS_SENTINEL_USERNAME",
+        str,
+        None,
+        "the ACL user the sentinels ask for (`requirepass` alone needs none)",
+    ),
+    Setting(
+        "REDIS_SENTINEL_PASSWORD",
+        str,
+        None,
+        "the password of the sentinels themselves (their `requirepass`)",
+    ),
+    Setting(
+        "REDIS_MASTER_USERNAME",
+        str,
+        None,
+        "under Sentinel, the ACL user of the master (and replicas) the sentinels name",
+    ),
+    Setting(
+        "REDIS_MASTER_PASSWORD",
+        str,
+        None,
+        "under Sentinel, the password of the master (its `requirepass`, or the ACL user's)",
+    ),
+    Setting(
+        "REDIS_SENTINEL_TLS",
+        bool,
+        False,
+        "TLS to the sentinels and to the master they name, certificates checked against "
+        "`REDIS_CA_FILE`",
     ),
     Setting(
         "PUBLIC_URL",
@@ -523,6 +565,29 @@ def check_redis(config: dict[str, Any]) -> None:
         raise ConfigError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
     if master and not _SENTINEL_MASTER.fullmatch(str(master)):
         raise ConfigError("REDIS_SENTINEL_MASTER must be letters, digits, '.', '_' or '-'")
+    for name in _SENTINEL_ONLY:
+        if config.get(name) and not config["REDIS_SENTINELS"]:
+            raise ConfigError(f"{name} is for Redis through Sentinel: set REDIS_SENTINELS too")
+    url = str(config.get("REDIS_URL") or "")
+    if url and urlsplit(url).scheme not in ("redis", "rediss"):
+        raise ConfigError("REDIS_URL must start redis:// or rediss:// (TLS)")
+    ca_file = config.get("REDIS_CA_FILE")
+    if ca_file:
+        if not (url.startswith("rediss://") or config.get("REDIS_SENTINEL_TLS")):
+            raise ConfigError(
+                "REDIS_CA_FILE is for TLS: use a rediss:// REDIS_URL, or REDIS_SENTINEL_TLS=true"
+            )
+        if not os.access(str(ca_file), os.R_OK):
+            raise ConfigError(f"REDIS_CA_FILE cannot be read: {ca_file}")
+
+
+_SENTINEL_ONLY = (
+    "REDIS_SENTINEL_USERNAME",
+    "REDIS_SENTINEL_PASSWORD",
+    "REDIS_MASTER_USERNAME",
+    "REDIS_MASTER_PASSWORD",
+    "REDIS_SENTINEL_TLS",
+)
 
 
 def database_uri(url: str) -> str:

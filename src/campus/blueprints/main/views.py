@@ -13,6 +13,7 @@ from campus.emailcode import StoreUnavailable, verifier
 from campus.extensions import db
 from campus.mail.queue import queue_checks, queue_depth
 from campus.settings import uses_redis
+from campus.support import redis_check
 from campus.support.metrics import exposition, token_matches
 from campus.web.auth import account_required, confirm_password, current_account
 from campus.web.errors import BadInput
@@ -76,7 +77,7 @@ def healthz() -> Response:
             verifier().ping()
             checks["redis"] = "ok"
         except StoreUnavailable as exc:
-            checks["redis"] = f"error: {exc.__class__.__name__}"
+            checks["redis"] = f"error: {redis_check.reason(exc, current_app.config)}"
     if current_app.config["MAIL_DELIVERY"] == "queue" and checks.get("redis") == "ok":
         # Queued mail leaves only with a worker: its silence is an outage of every code.
         checks |= queue_checks()
