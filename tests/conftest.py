@@ -4,6 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from argon2 import PasswordHasher
+
+from campus.support import passwords
 
 from campus.support.budgets import limiter
 from campus.support.limit_storage import SqlStorage
@@ -12,6 +15,18 @@ from tests.smtp_server import Inbox, smtp_server
 
 # App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.
 pytest_plugins = ["tests.app_fixtures"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """argon2 at its lowest cost inside the test process: the production parameters cost a
+    quarter of a second a hash, hundreds of times over. Processes the tests start (a worker,
+    gunicorn) keep production's, and test_passwords.py checks those parameters."""
+    production = passwords._hasher, passwords._DUMMY
+    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    passwords._hasher, passwords._DUMMY = fast, fast.hash("campus-dummy-password")
+    yield
+    passwords._hasher, passwords._DUMMY = production
 
 
 @pytest.fixture(scope="session")
