@@ -7,7 +7,6 @@ import redis
 from argon2 import PasswordHasher
 
 from campus.support import passwords
-
 from campus.support.budgets import limiter
 from campus.support.limit_storage import SqlStorage
 from tests.services import POSTGRES, RedisServer, missing
