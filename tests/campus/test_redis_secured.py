@@ -159,9 +159,7 @@ def test_an_untrusted_or_plain_text_connection_is_named(
 
 
 @pytest.mark.redis
-def test_a_wrong_sentinel_password_is_named(
-    make_app: Callable[..., Flask], tmp_path: Path
-) -> None:
+def test_a_wrong_sentinel_password_is_named(make_app: Callable[..., Flask], tmp_path: Path) -> None:
     cluster = SentinelCluster(tmp_path, password="master-pass", sentinel_password="sentinel-pass")
     try:
         cluster.start()
