@@ -107,7 +107,11 @@ def init_app(app: Flask) -> None:
     """Build the verifier once from config and keep it in ``app.extensions``."""
     store: CodeStore
     if uses_redis(app.config):
-        store = RedisCodeStore(redis_clients.shared(app))
+        store = RedisCodeStore(
+            redis_clients.shared(app),
+            replicas=int(app.config["REDIS_SPEND_REPLICAS"]),
+            wait_ms=int(app.config["REDIS_SPEND_WAIT_MS"]),
+        )
     else:
         with app.app_context():
             engine = db.engine

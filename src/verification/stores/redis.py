@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from verification.errors import StoreUnavailable
 from verification.outcomes import Outcome
@@ -172,10 +173,19 @@ return n
 
 
 class RedisCodeStore:
-    """Slots as Redis hashes that expire on their own."""
+    """Slots as Redis hashes that expire on their own.
 
-    def __init__(self, client: redis.Redis) -> None:
+    With ``replicas``, a right code is answered only once that many replicas hold
+    its spend (``WAIT``, for at most ``wait_ms``): Redis replicates after it answers,
+    so a master lost just after a spend would otherwise hand a replica the code
+    still unspent, and the same code would work again. A spend no replica confirmed
+    in time raises ``StoreUnavailable``: the code is spent all the same.
+    """
+
+    def __init__(self, client: redis.Redis, *, replicas: int = 0, wait_ms: int = 250) -> None:
         self._client = client
+        self._replicas = replicas
+        self._wait_ms = wait_ms
         self._save: Script = client.register_script(_SAVE)
         self._spend: Script = client.register_script(_SPEND)
         self._withdraw: Script = client.register_script(_WITHDRAW)
@@ -201,7 +211,12 @@ class RedisCodeStore:
         keys = [_slot_key(slot), _failures_key(slot), _failures_key(slot, client)]
         args = [digest, now, rules.max_attempts, rules.ttl, rules.cap, rules.window]
         args += [rules.ceiling, client]
-        kind, number = self._call(self._spend, keys, args)
+        if self._replicas:
+            (kind, number), confirmed = self._call(self._spend_and_wait, keys, args)
+            if kind == Outcome.OK.value and confirmed < self._replicas:
+                raise StoreUnavailable("redis: no replica confirmed the spend in time")
+        else:
+            kind, number = self._call(self._spend, keys, args)
         if kind == "capped":
             return SpendResult(None, 0, int(number))
         return SpendResult(Outcome(kind), int(number))
@@ -213,16 +228,43 @@ class RedisCodeStore:
         return int(self._call(self._revoke, [_index_key(account)], []))
 
     def ping(self) -> None:
-        self._call(lambda **_: self._client.ping(), [], [])
+        # A write, not a PING: a master that may not write (too few replicas, or
+        # demoted) still answers PING, and every operation here writes.
+        self._call(lambda **_: self._client.set(f"{_PREFIX}:ping", "1", px=1000), [], [])
+
+    def _spend_and_wait(self, *, keys: list[str], args: list[Any]) -> list[Any]:
+        """The spend and a ``WAIT`` for its replicas, on one connection in one round trip."""
+        for _ in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.evalsha(self._spend.sha, len(keys), *keys, *args)
+            pipe.wait(self._replicas, self._wait_ms)
+            try:
+                spent, confirmed = pipe.execute()
+            except NoScriptError:
+                # A master new since the last call (a failover) has not seen the script.
+                self._client.script_load(_SPEND)
+                continue
+            return [[_text(item) for item in spent], int(confirmed)]
+        raise StoreUnavailable("redis: the spend script could not be loaded")
 
     def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
             result = script(keys=keys, args=args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+        except redis.ResponseError as exc:
+            # A master short of the replicas it must write to (min-replicas-to-write),
+            # or one demoted to a replica: nothing was written, and nothing may be.
+            if isinstance(exc, redis.ReadOnlyError) or str(exc).startswith("NOREPLICAS"):
+                raise StoreUnavailable(f"redis: {exc}") from exc
+            raise
         if isinstance(result, list):
-            return [item.decode() if isinstance(item, bytes) else item for item in result]
+            return [_text(item) for item in result]
         return result
+
+
+def _text(item: Any) -> Any:
+    return item.decode() if isinstance(item, bytes) else item
 
 
 def _slot_key(slot: Slot) -> str:

@@ -1,0 +1,143 @@
+"""With replicas: a right code is answered only once a replica holds its spend, and a master
+that may not write (``min-replicas-to-write``) is unavailable, never half-used.
+
+A real master and replica; the replica is paused (SIGSTOP) to stand for one
+that lags or is cut off, as it would be just before the master is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.helpers import last_code
+from tests.queue_worker import staff_client, wait_until
+from tests.redis_process import RedisProcess
+from tests.smtp_server import Inbox
+
+
+@pytest.fixture
+def database_uri(sqlite_only: str) -> str:
+    return sqlite_only
+
+
+@pytest.fixture
+def master() -> Iterator[RedisProcess]:
+    # Writes stop once no replica has acknowledged for a second, as deploy/redis.conf
+    # says for a Sentinel set-up (there with a longer lag).
+    server = RedisProcess(("--min-replicas-to-write", "1", "--min-replicas-max-lag", "1"))
+    yield server.start()
+    server.close()
+
+
+@pytest.fixture
+def replica(master: RedisProcess) -> Iterator[RedisProcess]:
+    server = RedisProcess(("--replicaof", "127.0.0.1", str(master.port))).start()
+    assert wait_until(lambda: server.client().info("replication")["master_link_status"] == "up", 10)
+    yield server
+    server.close()
+
+
+def app_on(make_app: Callable[..., Flask], master: RedisProcess, smtp_port: int) -> Flask:
+    settings: dict[str, Any] = {
+        "REDIS_URL": master.url,
+        "REDIS_SPEND_REPLICAS": 1,
+        "MAIL_DELIVERY": "direct",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_port,
+    }
+    return make_app(**settings)
+
+
+def slot_states(server: RedisProcess) -> set[str]:
+    client = server.client(decode_responses=True)
+    return {
+        str(client.hget(key, "state"))
+        for key in client.scan_iter("vc:*")
+        if client.type(key) == "hash" and client.hget(key, "state")
+    }
+
+
+@pytest.mark.redis
+def test_a_right_code_is_answered_once_a_replica_holds_its_spend(
+    make_app: Callable[..., Flask],
+    master: RedisProcess,
+    replica: RedisProcess,
+    smtp: tuple[int, Inbox],
+) -> None:
+    port, inbox = smtp
+    app = app_on(make_app, master, port)
+    api = staff_client(app)
+    assert api.post("/cms/email_captcha", {"email": "kept@example.com"}).status_code == 200
+    done = api.post("/cms/resetemail", {"email": "kept@example.com", "captcha": last_code(inbox)})
+    assert done.status_code == 200, done.get_json()
+    # Answered only after the replica had it: the replica holds the slot spent now.
+    assert "live" not in slot_states(replica)
+    assert slot_states(replica)
+
+
+@pytest.mark.redis
+def test_a_spend_no_replica_confirms_answers_503_and_stays_spent(
+    make_app: Callable[..., Flask],
+    master: RedisProcess,
+    replica: RedisProcess,
+    smtp: tuple[int, Inbox],
+) -> None:
+    port, inbox = smtp
+    app = app_on(make_app, master, port)
+    api = staff_client(app)
+    assert api.post("/cms/email_captcha", {"email": "lagging@example.com"}).status_code == 200
+    code = last_code(inbox)
+    replica.pause()
+    try:
+        started = time.monotonic()
+        answer = api.post("/cms/resetemail", {"email": "lagging@example.com", "captcha": code})
+        elapsed = time.monotonic() - started
+        assert answer.status_code == 503, answer.get_json()
+        assert elapsed < 1.0  # REDIS_SPEND_WAIT_MS, not a hang
+        page = api.client.get("/cms/").get_data(as_text=True)
+        assert "lagging@example.com" not in page  # the email did not change
+    finally:
+        replica.resume()
+    assert wait_until(lambda: "live" not in slot_states(replica), 5)
+    again = api.post("/cms/resetemail", {"email": "lagging@example.com", "captcha": code})
+    assert again.status_code == 400  # spent all the same: a new code is needed
+
+
+@pytest.mark.redis
+def test_a_master_that_may_not_write_is_unavailable_not_broken(
+    make_app: Callable[..., Flask],
+    master: RedisProcess,
+    replica: RedisProcess,
+    smtp: tuple[int, Inbox],
+) -> None:
+    port, inbox = smtp
+    app = app_on(make_app, master, port)
+    api = staff_client(app)
+    replica.pause()
+    try:
+        # Past min-replicas-max-lag the master refuses every write with NOREPLICAS.
+        assert wait_until(lambda: _refuses_writes(master), 10)
+        refused = api.post("/cms/email_captcha", {"email": "nowhere@example.com"})
+        assert refused.status_code == 503, refused.get_json()
+        assert not inbox.received  # no mail for a code that could not be kept
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 503
+        assert health.get_json()["data"]["redis"] == "error: master refuses writes"
+    finally:
+        replica.resume()
+    assert wait_until(lambda: not _refuses_writes(master), 10)
+    back = api.post("/cms/email_captcha", {"email": "nowhere@example.com"})
+    assert back.status_code == 200, back.get_json()
+
+
+def _refuses_writes(server: RedisProcess) -> bool:
+    try:
+        server.client().set("probe", "1")
+    except Exception as exc:  # noqa: BLE001  (any refusal counts; its text says which)
+        return str(exc).startswith("NOREPLICAS")
+    return False
