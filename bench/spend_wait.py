@@ -1,4 +1,4 @@
-"""What waiting for a replica (``REDIS_SPEND_REPLICAS``) costs each code check.
+"""What waiting for a replica (``REDIS_WAIT_REPLICAS``) costs each code check.
 
     .venv/bin/python bench/spend_wait.py [--checks 3000] [--rounds 3]
 

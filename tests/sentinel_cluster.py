@@ -16,7 +16,8 @@ DOWN_AFTER_MS = 1000
 
 class SentinelCluster:
     """With ``password`` the master and replica ask for it (and the replica gives it to the
-    master); with ``sentinel_password`` the sentinels ask for theirs."""
+    master); with ``sentinel_password`` the sentinels ask for theirs. ``server_extra`` are
+    more settings for both servers, ``sentinel_extra`` more lines for each sentinel."""
 
     def __init__(
         self,
@@ -25,6 +26,7 @@ class SentinelCluster:
         password: str | None = None,
         sentinel_password: str | None = None,
         server_extra: tuple[str, ...] = (),
+        sentinel_extra: str = "",
     ) -> None:
         self.directory = directory
         self.password = password
@@ -36,6 +38,7 @@ class SentinelCluster:
             password=password,
         )
         self.sentinels: list[RedisProcess] = []
+        self.sentinel_extra = sentinel_extra
 
     @property
     def settings(self) -> dict[str, str]:
@@ -67,7 +70,7 @@ class SentinelCluster:
                 f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
                 f"sentinel failover-timeout {MASTER_NAME} 10000\n"
                 f"sentinel parallel-syncs {MASTER_NAME} 1\n"
-                f"{auth}"
+                f"{auth}{self.sentinel_extra}"
             )
             sentinel = RedisProcess(("--sentinel",), str(config), password=self.sentinel_password)
             self.sentinels.append(sentinel.start())

@@ -109,8 +109,8 @@ def init_app(app: Flask) -> None:
     if uses_redis(app.config):
         store = RedisCodeStore(
             redis_clients.shared(app),
-            replicas=int(app.config["REDIS_SPEND_REPLICAS"]),
-            wait_ms=int(app.config["REDIS_SPEND_WAIT_MS"]),
+            replicas=int(app.config["REDIS_WAIT_REPLICAS"]),
+            wait_ms=int(app.config["REDIS_WAIT_MS"]),
         )
     else:
         with app.app_context():

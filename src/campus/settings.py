@@ -121,19 +121,19 @@ SETTINGS: tuple[Setting, ...] = (
         "under Sentinel, the password of the master (its `requirepass`, or the ACL user's)",
     ),
     Setting(
-        "REDIS_SPEND_REPLICAS",
+        "REDIS_WAIT_REPLICAS",
         int,
         None,
-        "replicas that must hold a code's spend before a right code is answered (Redis "
-        "`WAIT`), so that a spent code stays spent when the master is lost; 0 answers at once",
+        "replicas that must hold a new code, and a right code's spend, before the answer "
+        "(Redis `WAIT`), so that neither is lost with the master; 0 answers at once",
         shown="1 with `REDIS_SENTINELS`, else 0",
     ),
     Setting(
-        "REDIS_SPEND_WAIT_MS",
+        "REDIS_WAIT_MS",
         int,
         250,
-        "milliseconds a right code waits for those replicas; past it the answer is 503 and "
-        "the code is spent all the same (a new one is needed)",
+        "milliseconds to wait for those replicas; past it the answer is 503: a new code is "
+        "taken back, a spent one stays spent",
     ),
     Setting(
         "REDIS_SENTINEL_TLS",
@@ -583,13 +583,13 @@ def check_redis(config: dict[str, Any]) -> None:
     for name in _SENTINEL_ONLY:
         if config.get(name) and not config["REDIS_SENTINELS"]:
             raise ConfigError(f"{name} is for Redis through Sentinel: set REDIS_SENTINELS too")
-    if config.get("REDIS_SPEND_REPLICAS") is None:
-        config["REDIS_SPEND_REPLICAS"] = 1 if config["REDIS_SENTINELS"] else 0
-    if int(config["REDIS_SPEND_REPLICAS"]) < 0:
-        raise ConfigError("REDIS_SPEND_REPLICAS must be 0 or more")
+    if config.get("REDIS_WAIT_REPLICAS") is None:
+        config["REDIS_WAIT_REPLICAS"] = 1 if config["REDIS_SENTINELS"] else 0
+    if int(config["REDIS_WAIT_REPLICAS"]) < 0:
+        raise ConfigError("REDIS_WAIT_REPLICAS must be 0 or more")
     # Every Redis reply is awaited for a second at most (support/redis_clients.py).
-    if not 0 < int(config["REDIS_SPEND_WAIT_MS"]) < 1000:
-        raise ConfigError("REDIS_SPEND_WAIT_MS must be from 1 to 999")
+    if not 0 < int(config["REDIS_WAIT_MS"]) < 1000:
+        raise ConfigError("REDIS_WAIT_MS must be from 1 to 999")
     url = str(config.get("REDIS_URL") or "")
     if url and urlsplit(url).scheme not in ("redis", "rediss"):
         raise ConfigError("REDIS_URL must start redis:// or rediss:// (TLS)")

@@ -33,6 +33,13 @@ it polls for ever with no slot to take a message into. The message itself is
 safe: it stays in Redis's ``unacked`` index and is restored after the
 visibility timeout, and finds its delivery settled.
 
+A fourth: a master that refuses writes (``NOREPLICAS`` under
+``min-replicas-to-write``, ``READONLY`` or ``UNBLOCKED`` once demoted) answers
+the worker's BRPOP with an error that Celery calls unrecoverable, and the
+worker stops consuming for good. Its connections report a lost connection
+instead (``redis_clients.PlainConnection`` and its kin), so the worker
+reconnects, through the sentinels to the new master.
+
 Under Redis Sentinel the same corrections ride on kombu's Sentinel transport.
 Its broker URL names one sentinel only, and the whole list travels in the
 transport options: kombu treats the URLs after a ``;`` as hosts to fail over
@@ -138,10 +145,15 @@ class _ChannelCorrections:
 class Channel(_ChannelCorrections, kombu_redis.Channel):
     """kombu's channel, with the corrections described above."""
 
+    connection_class = redis_clients.PlainConnection
+    connection_class_ssl = redis_clients.PlainSSLConnection
+
 
 class SentinelChannel(_ChannelCorrections, kombu_redis.SentinelChannel):
     """kombu's Sentinel channel, with the same corrections; sentinels from the options."""
 
+    connection_class = redis_clients.SentinelConnection
+    connection_class_ssl = redis_clients.SentinelSSLConnection  # type: ignore[assignment]
     from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "sentinels")  # type: ignore[assignment]
     sentinels: list[list[Any]] | None = None  # [host, port] pairs, as JSON carries them
     master_name: str | None = None

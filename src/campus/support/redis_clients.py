@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import redis
 from flask import Flask
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
 TIMEOUTS: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
@@ -37,6 +37,49 @@ SPARE_CONNECTIONS = 16
 def pool_size(config: Mapping[str, Any]) -> int:
     """The connections one pool may open: one per worker slot, and some to spare."""
     return int(config.get("MAIL_WORKER_CONCURRENCY") or 0) + SPARE_CONNECTIONS
+
+
+def refuses_writes(error: BaseException) -> bool:
+    """A master that may not write now: too few replicas in reach, or demoted to a replica."""
+    text = str(error)
+    return isinstance(error, redis.ResponseError) and (
+        isinstance(error, redis.ReadOnlyError) or text.startswith(("NOREPLICAS", "UNBLOCKED"))
+    )
+
+
+class _DropsUnwritableMasters:
+    """A connection that treats a master refusing writes as a lost connection.
+
+    Under Sentinel the answer is elsewhere: the refusing master is being replaced,
+    and the next connection asks the sentinels for the new one. kombu and Celery
+    recover from a lost connection by reconnecting, but stop consuming for good
+    on any other error from Redis (``NOREPLICAS`` to the worker's BRPOP, too).
+    """
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except redis.ResponseError as exc:
+            if not refuses_writes(exc):
+                raise
+            self.disconnect()  # type: ignore[attr-defined]
+            raise redis.ConnectionError(f"the master refuses writes: {exc}") from exc
+
+
+class SentinelConnection(_DropsUnwritableMasters, SentinelManagedConnection):
+    pass
+
+
+class SentinelSSLConnection(_DropsUnwritableMasters, SentinelManagedSSLConnection):
+    pass
+
+
+class PlainConnection(_DropsUnwritableMasters, redis.Connection):
+    pass
+
+
+class PlainSSLConnection(_DropsUnwritableMasters, redis.SSLConnection):
+    pass
 
 
 def sentinels(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
@@ -67,9 +110,9 @@ def server_options(config: Mapping[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {**TIMEOUTS, "max_connections": pool_size(config)}
     if uses_tls(config):
         options |= tls_options(config)
-        if sentinels(config):
-            options["ssl"] = True
     if sentinels(config):
+        ssl = uses_tls(config)
+        options["connection_class"] = SentinelSSLConnection if ssl else SentinelConnection
         for name, option in (
             ("REDIS_MASTER_USERNAME", "username"),
             ("REDIS_MASTER_PASSWORD", "password"),

@@ -9,6 +9,7 @@ the shared contract tests hold both stores to them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -172,14 +173,27 @@ return n
 """
 
 
+# How many replicas the master has a link to now, as its INFO says.
+_CONNECTED_REPLICAS = (
+    "return tonumber(string.match(redis.call('INFO', 'replication'), "
+    "'connected_slaves:(%d+)')) or 0"
+)
+
+
+class _Unconfirmed(Exception):
+    """A write no replica confirmed in time."""
+
+
 class RedisCodeStore:
     """Slots as Redis hashes that expire on their own.
 
-    With ``replicas``, a right code is answered only once that many replicas hold
-    its spend (``WAIT``, for at most ``wait_ms``): Redis replicates after it answers,
-    so a master lost just after a spend would otherwise hand a replica the code
-    still unspent, and the same code would work again. A spend no replica confirmed
-    in time raises ``StoreUnavailable``: the code is spent all the same.
+    With ``replicas``, a new code and a right code's spend stand only once that many
+    of the master's replicas hold them (``WAIT``, for at most ``wait_ms``). Redis
+    replicates after it answers, so a master lost just after would hand a replica a
+    code it never saw (and that was already mailed), or a code still unspent that
+    would work again. Either unconfirmed raises ``StoreUnavailable``: the new code is
+    taken back first; a spend stays spent. A master with no replica (one just
+    promoted, before its old master returns to follow it) is not waited on.
     """
 
     def __init__(self, client: redis.Redis, *, replicas: int = 0, wait_ms: int = 250) -> None:
@@ -190,6 +204,10 @@ class RedisCodeStore:
         self._spend: Script = client.register_script(_SPEND)
         self._withdraw: Script = client.register_script(_WITHDRAW)
         self._revoke: Script = client.register_script(_REVOKE)
+        self._count_replicas: Script = client.register_script(_CONNECTED_REPLICAS)
+        # (replicas the master had, when it was asked): replicas are waited for where
+        # they exist, and none are waited for where none do.
+        self._seen = (replicas, 0.0)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCodeStore:
@@ -202,7 +220,13 @@ class RedisCodeStore:
         keys.append(_failures_key(slot, client))
         args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap]
         args += [rules.window, rules.ceiling, client, rules.live_codes]
-        kind, number = self._call(self._save, keys, args)
+        try:
+            kind, number = self._durable(self._save, keys, args, done="saved")
+        except _Unconfirmed as exc:
+            # Not kept where it would survive the master: take it back, cooldown and all,
+            # so that asking again once Redis is whole is not refused as too soon.
+            self.withdraw(slot, digest=digest, now=now)
+            raise StoreUnavailable("redis: no replica confirmed the new code in time") from exc
         if kind == "saved":
             return SaveResult(earlier=int(number))
         return SaveResult(Refusal(kind), int(number))
@@ -211,12 +235,10 @@ class RedisCodeStore:
         keys = [_slot_key(slot), _failures_key(slot), _failures_key(slot, client)]
         args = [digest, now, rules.max_attempts, rules.ttl, rules.cap, rules.window]
         args += [rules.ceiling, client]
-        if self._replicas:
-            (kind, number), confirmed = self._call(self._spend_and_wait, keys, args)
-            if kind == Outcome.OK.value and confirmed < self._replicas:
-                raise StoreUnavailable("redis: no replica confirmed the spend in time")
-        else:
-            kind, number = self._call(self._spend, keys, args)
+        try:
+            kind, number = self._durable(self._spend, keys, args, done=Outcome.OK.value)
+        except _Unconfirmed as exc:
+            raise StoreUnavailable("redis: no replica confirmed the spend in time") from exc
         if kind == "capped":
             return SpendResult(None, 0, int(number))
         return SpendResult(Outcome(kind), int(number))
@@ -232,20 +254,50 @@ class RedisCodeStore:
         # demoted) still answers PING, and every operation here writes.
         self._call(lambda **_: self._client.set(f"{_PREFIX}:ping", "1", px=1000), [], [])
 
-    def _spend_and_wait(self, *, keys: list[str], args: list[Any]) -> list[Any]:
-        """The spend and a ``WAIT`` for its replicas, on one connection in one round trip."""
+    def _durable(self, script: Script, keys: list[str], args: list[Any], *, done: str) -> Any:
+        """Run ``script``; with ``replicas``, an answer of ``done`` stands only once the
+        master's replicas, up to that many, hold it (``WAIT``, in the same round trip)."""
+        if not self._replicas:
+            return self._call(script, keys, args)
+        wanted = self._replicas_to_wait_for()
+        answer, confirmed = self._call(self._and_wait, keys, [script, wanted, *args])
+        if answer[0] != done or confirmed >= wanted:
+            return answer
+        # Fewer than asked for: a replica lags, or there is none to ask any more (a
+        # master just promoted, whose old master has not come back to follow it).
+        # The master's own count says which.
+        self._seen = (min(self._replicas, self._connected_replicas()), time.monotonic())
+        if confirmed < self._seen[0]:
+            raise _Unconfirmed
+        return answer
+
+    def _replicas_to_wait_for(self) -> int:
+        """The replicas the master was last seen with; while none, looked at once a second."""
+        count, at = self._seen
+        if count == 0 and time.monotonic() - at >= 1.0:
+            count = min(self._replicas, self._connected_replicas())
+            self._seen = (count, time.monotonic())
+        return count
+
+    def _connected_replicas(self) -> int:
+        return int(self._call(self._count_replicas, [], []))
+
+    def _and_wait(self, *, keys: list[str], args: list[Any]) -> list[Any]:
+        script, wanted, *values = args
         for _ in range(2):
+            # One pipeline is one connection: WAIT counts that connection's writes.
             pipe = self._client.pipeline(transaction=False)
-            pipe.evalsha(self._spend.sha, len(keys), *keys, *args)
-            pipe.wait(self._replicas, self._wait_ms)
+            pipe.evalsha(script.sha, len(keys), *keys, *values)
+            if wanted:
+                pipe.wait(wanted, self._wait_ms)
             try:
-                spent, confirmed = pipe.execute()
+                answer, *confirmed = pipe.execute()
             except NoScriptError:
                 # A master new since the last call (a failover) has not seen the script.
-                self._client.script_load(_SPEND)
+                self._client.script_load(script.script)
                 continue
-            return [[_text(item) for item in spent], int(confirmed)]
-        raise StoreUnavailable("redis: the spend script could not be loaded")
+            return [[_text(item) for item in answer], int(confirmed[0]) if confirmed else 0]
+        raise StoreUnavailable("redis: a script could not be loaded")
 
     def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
