@@ -165,3 +165,20 @@ def test_a_message_that_outwaited_its_code_is_not_sent(
     (entry,) = log_page(admin)["deliveries"]
     assert entry["failure"] == "expired in the queue" and entry["attempts"] == 0
     assert inbox.received == []
+
+
+# Every digit-like character str.isdigit() accepts beyond ASCII, and other odd numbers.
+ODD_PAGES = ["²", "³", "¹", "⁴", "①", "١", "۲", "߃", "९", "๓", "１", "𝟘", "0", "-1", "+1", " 1",
+             "1 ", "1.0", "1e3", "0x1", "9" * 7, "1_0"]  # fmt: skip
+
+
+@pytest.mark.parametrize("page", ODD_PAGES)
+def test_any_page_that_is_not_a_plain_number_is_bad_input(
+    make_app: Callable[..., Flask], page: str
+) -> None:
+    api = admin_api(make_app())
+    response = api.client.get(
+        "/cms/deliveries", query_string={"page": page}, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 400, (page, response.status_code)
+    assert response.get_json()["code"] == 400

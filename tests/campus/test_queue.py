@@ -407,3 +407,19 @@ def test_a_worker_whose_every_slot_lost_its_ack_reconnects(
     finally:
         worker.stop()
         server.close()
+
+
+# Names a delivery id could be mistaken for: the log's own keys, and ids of other shapes.
+NOT_DELIVERY_IDS = ["recent", "delivery:recent", "a" * 21, "a" * 23, "a" * 200,
+                    "abcdefghijklmnopqrstu=", "abcdefghijklmnop.rstuv", "*", "%2A"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NOT_DELIVERY_IDS)
+def test_anything_but_a_delivery_id_is_not_found_whatever_the_log_holds(
+    queue_app: Flask, name: str
+) -> None:
+    api = staff_client(queue_app)
+    sent = api.post("/cms/email_captcha", {"email": NEW})  # the log's index now exists
+    assert sent.status_code == 200
+    response = api.client.get(f"/cms/email_captcha/{name}")
+    assert response.status_code == 404, (name, response.status_code, response.get_json())

@@ -11,6 +11,7 @@ valid when that is longer.
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -33,6 +34,15 @@ class Status(enum.StrEnum):
 def new_delivery_id() -> str:
     """Opaque and unguessable: the id alone reveals nothing and opens nothing."""
     return secrets.token_urlsafe(16)
+
+
+# What new_delivery_id() makes, and nothing else: a name of another shape could be a
+# key of the log's own (the Redis log keeps its index beside the records).
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def is_delivery_id(text: str) -> bool:
+    return _DELIVERY_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ mail_deliveries = delivery_table(db.metadata)
 
 def status_for(log: DeliveryLog, delivery: str, *, owner: str) -> Status | None:
     """A delivery's status for its requester; None for anyone else, as for an unknown id."""
-    found = log.get(delivery) if len(delivery) <= 64 else None
+    found = log.get(delivery) if is_delivery_id(delivery) else None
     if found is None or found[1] != owner:
         return None
     return found[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,9 @@ from campus.web.errors import BadInput
 LAST_PAGE = 1000
 
 
+_PAGE = re.compile(r"[0-9]{1,6}")
+
+
 def delivery_filter(args: Mapping[str, str]) -> tuple[Status | None, int]:
     """The status to show (None: all) and the page, from ``?status=&page=``."""
     raw_status = args.get("status") or None
@@ -22,7 +26,8 @@ def delivery_filter(args: Mapping[str, str]) -> tuple[Status | None, int]:
     except ValueError:
         raise BadInput(_("Unknown delivery status."), field="status") from None
     raw_page = args.get("page") or "1"
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= LAST_PAGE:
+    # ASCII digits only: str.isdigit() also takes "²" and "١", which int() refuses or reads.
+    if not _PAGE.fullmatch(raw_page) or not 1 <= int(raw_page) <= LAST_PAGE:
         raise BadInput(_("The page must be a number from 1 to %(last)d.", last=LAST_PAGE))
     return status, int(raw_page)
 
