@@ -84,6 +84,33 @@ def test_every_spelling_of_the_address_shares_the_budget(limits_in: Callable[...
     assert answers == [400, 400, 400, 429]
 
 
+# Spellings of someone+x@example.com that fold to it: KELVIN SIGN, full-width letters,
+# a ligature, long s, and a mathematical letter, with and without the tag.
+UNICODE_SPELLINGS = [
+    "\u212aate@example.com",
+    "\u212aate+x@example.com",
+    "\uff4bate@example.com",
+    "kate+\ufb00@example.com",
+    "kate+\u017f@example.com",
+    "\U0001d424ate@example.com",
+    "KATE+y@EXAMPLE.COM",
+]
+
+
+@pytest.mark.parametrize("spelling", UNICODE_SPELLINGS)
+def test_a_unicode_spelling_gets_no_budget_of_its_own(
+    limits_in: Callable[..., Flask], spelling: str
+) -> None:
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="3/hour")
+    add_staff(app, "kate@example.com")
+    spent = [
+        try_login(browser(app, f"198.51.100.{n}"), "kate@example.com", "nope").status_code
+        for n in range(3)
+    ]
+    assert spent == [400, 400, 400]
+    limited(try_login(browser(app, "198.51.100.50"), spelling, "nope"))
+
+
 def test_known_and_unknown_addresses_are_answered_alike(limits_in: Callable[..., Flask]) -> None:
     app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="2/hour")
     add_staff(app, "known@example.com")

@@ -18,6 +18,8 @@ gets back in through the mailbox.
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask import request
 
 from campus.extensions import db
@@ -32,10 +34,18 @@ MAX_EMAIL = 320
 
 
 def _login_key(typed: str) -> str:
+    """The mailbox a typed address names, however it is spelt.
+
+    Compatibility forms fold to their letters first (KELVIN SIGN to ``k``, full-width
+    and ligature letters, long s), as a database's or a person's lower() may: every
+    spelling that reaches one account must spend that one budget, also the spellings
+    the validator refuses.
+    """
+    folded = unicodedata.normalize("NFKC", typed).casefold().strip()
     try:
-        return parse_address(typed).mailbox
+        return parse_address(folded).mailbox
     except BadAddress:
-        return typed.strip().lower()
+        return folded
 
 
 def authenticate(typed_email: str, password: str) -> Account | None:
