@@ -170,15 +170,16 @@ def send_code(purpose: Purpose, *, account: str, address: Address, client: str) 
     )
 
 
-def issue_unsent(purpose: Purpose, *, account: str, address: Address, client: str) -> None:
+def issue_unsent(purpose: Purpose, *, account: str, address: Address, client: str) -> int:
     """Issue a code that is never mailed, so the slot behaves as if one had been.
 
     Used where mailing a code would tell a stranger whether an account exists:
-    the cooldown, attempt count and answers to guesses are then the same. Raises
+    the cooldown, attempt count, answers to guesses and the count of earlier codes
+    still alive (returned, as ``Sent.earlier``) are then the same. Raises
     IssueRefused exactly when a real code would have been refused, so a notice
     sent in its place goes no more often than a code would.
     """
-    _issue(purpose, account=account, address=address, client=client)
+    return _issue(purpose, account=account, address=address, client=client).earlier
 
 
 def check_code(

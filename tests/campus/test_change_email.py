@@ -407,3 +407,31 @@ def test_in_process_delivery_reports_sent_to_its_requester(app: Flask, logged_in
     other = Api(app.test_client())
     log_in(add_staff(app, "other@example.com"), other)
     assert other.client.get(f"/cms/email_captcha/{delivery}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "ask_path", ["/cms/email_captcha", "/account/email/code", "/account/emails/code"]
+)
+def test_a_taken_address_answers_every_field_like_a_free_one_on_every_ask(
+    app: Flask, staff: Person, clock: FakeClock, ask_path: str
+) -> None:
+    """Not just the first answer: a second ask after the cooldown counts the earlier code
+    still alive the same way, whether that code was mailed or nobody was sent it."""
+    taken = add_staff(app, "owner@example.com").email
+    api = Api(app.test_client())
+    log_in(staff, api)
+    if ask_path.startswith("/account"):
+        api.refresh_token("/account")
+
+    def answers(address: str) -> list[tuple[int, str, dict[str, Any]]]:
+        seen = []
+        for _ in range(3):
+            response = api.post(ask_path, {"email": address})
+            data = {k: v for k, v in response.get_json()["data"].items() if k != "delivery"}
+            seen.append((response.status_code, response.get_json()["message"], data))
+            clock.advance(app.config["EMAILCODE_RESEND_COOLDOWN"] + 1)
+        return seen
+
+    on_taken, on_free = answers(taken), answers("free@example.com")
+    assert on_taken == on_free
+    assert [data.get("earlier_codes") for _, _, data in on_free] == [0, 1, 2]

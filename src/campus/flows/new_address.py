@@ -28,7 +28,7 @@ def send_code_or_tell_owner(
     name = account.verification_account
     if holder is None or holder == account.id:
         return send_code(purpose, account=name, address=address, client=client)
-    issue_unsent(purpose, account=name, address=address, client=client)
+    earlier = issue_unsent(purpose, account=name, address=address, client=client)
     policy = verifier().policy
     delivery = send_notice(
         "address_in_use_notice",
@@ -38,7 +38,12 @@ def send_code_or_tell_owner(
         ttl=policy.ttl,
     )
     event("code.withheld", account=name, address=address.value)
-    return Sent(resend_after=policy.resend_cooldown, expires_in=policy.ttl, delivery=delivery)
+    return Sent(
+        resend_after=policy.resend_cooldown,
+        expires_in=policy.ttl,
+        delivery=delivery,
+        earlier=earlier,
+    )
 
 
 # Built once: the statement is the same for every request, only the address differs.
