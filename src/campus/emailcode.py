@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +181,16 @@ def issue_unsent(purpose: Purpose, *, account: str, address: Address, client: st
     sent in its place goes no more often than a code would.
     """
     return _issue(purpose, account=account, address=address, client=client).earlier
+
+
+def revoke_every_code(account: str, addresses: Iterable[str]) -> int:
+    """Void every outstanding code of an account: those bound to it (changing the email,
+    adding an address) and those bound to each of its addresses alone (log-in by code,
+    password reset), which know no account. Returns how many."""
+    total = verifier().revoke_account(account)
+    for value in set(addresses):
+        total += verifier().revoke_account(address_account(Address(value)))
+    return total
 
 
 def check_code(

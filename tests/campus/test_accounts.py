@@ -178,3 +178,81 @@ def test_creating_an_account_names_its_role() -> None:
 
     with pytest.raises(TypeError):
         create_account("x@example.com", PASSWORD)  # type: ignore[call-arg]
+
+
+def _address_codes(app: Flask, address: str) -> dict[str, str]:
+    """A log-in code and a reset code for the address, as a stranger would ask for them."""
+    from tests.helpers import settle
+
+    api = Api(app.test_client())
+    api.refresh_token("/login")
+    codes = {}
+    for ask, kind in (("/login/code", "log_in"), ("/password/reset/code", "reset")):
+        assert api.post(ask, {"email": address}).status_code == 200
+        settle(app)
+        codes[kind] = last_code(app, address)
+    return codes
+
+
+def _still_work(app: Flask, address: str, codes: dict[str, str]) -> list[str]:
+    """Which of the codes still do their work, each from a browser of its own."""
+    tries = {
+        "log_in": ("/login", {"email": address, "code": codes["log_in"]}),
+        "reset": (
+            "/password/reset",
+            {"email": address, "code": codes["reset"], "password": "yet another passphrase"},
+        ),
+    }
+    working = []
+    for kind, (path, form) in tries.items():
+        api = Api(app.test_client())
+        api.refresh_token("/login")
+        if api.post(path, form).status_code == 200:
+            working.append(kind)
+    return working
+
+
+def test_a_password_change_voids_the_log_in_and_reset_codes_of_every_address(
+    app: Flask, staff: Person
+) -> None:
+    second = "second@example.com"
+    with app.app_context():
+        account = db.session.get(Account, staff.id)
+        assert account is not None
+        from campus.models import AccountEmail
+
+        account.addresses.append(AccountEmail(email=second, is_primary=False, place=2))
+        db.session.commit()
+    outstanding = {address: _address_codes(app, address) for address in (staff.email, second)}
+    result = app.test_cli_runner().invoke(
+        args=["user", "password", staff.email, "--password", "a new passphrase"]
+    )
+    assert result.exit_code == 0, result.output
+    for address, codes in outstanding.items():
+        assert _still_work(app, address, codes) == [], address
+
+
+def test_an_email_change_voids_the_log_in_and_reset_codes_of_every_address(
+    app: Flask, staff: Person
+) -> None:
+    second = "second@example.com"
+    with app.app_context():
+        account = db.session.get(Account, staff.id)
+        assert account is not None
+        from campus.models import AccountEmail
+
+        account.addresses.append(AccountEmail(email=second, is_primary=False, place=2))
+        db.session.commit()
+    outstanding = _address_codes(app, second)
+    api = log_in(staff, Api(app.test_client()))
+    assert api.post("/cms/email_captcha", {"email": "moved@example.com"}).status_code == 200
+    code = last_code(app, "moved@example.com")
+    changed = api.post("/cms/resetemail", {"email": "moved@example.com", "captcha": code})
+    assert changed.status_code == 200, changed.get_json()
+    assert _still_work(app, second, outstanding) == []
+
+
+def test_outstanding_address_codes_work_while_nothing_changes(app: Flask, staff: Person) -> None:
+    """The control for the two tests above: the same codes, untouched, do their work."""
+    codes = _address_codes(app, staff.email)
+    assert _still_work(app, staff.email, codes) == ["log_in", "reset"]

@@ -11,7 +11,7 @@ from campus.emailcode import (
     Sent,
     Verdict,
     check_code,
-    verifier,
+    revoke_every_code,
 )
 from campus.extensions import db
 from campus.flows.errors import SameAddress, check_domain
@@ -43,7 +43,7 @@ def confirm_change(account: Account, address: Address, *, code: str, client: str
     check_code(Purpose.CHANGE_EMAIL, account=name, address=address, code=code, client=client)
     # Revoking first leaves the safe side on any failure below: at worst the
     # person asks for a new code, never is a stale code left valid.
-    verifier().revoke_account(name)
+    revoke_every_code(name, [*account.verified_addresses, address.value])
     old_address = account.email
     row = primary(account)  # loaded before any change, so loading it flushes none
     account.email = address.value

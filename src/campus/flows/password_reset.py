@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from campus.emailcode import CodeRefused, Outcome, Purpose, Verdict
-from campus.emailcode import verifier as code_verifier
 from campus.flows.by_address import code_if_account, prove_for_new_password
 from campus.flows.notices import tell_every_address, when
 from campus.flows.passwords import change_password
@@ -19,14 +18,13 @@ def request_code(address: Address, *, client: str) -> None:
 
 def complete(address: Address, *, code: str, password: str, client: str) -> Account:
     """Set the new password once the code proves the address; every session ends."""
-    name = prove_for_new_password(
+    prove_for_new_password(
         Purpose.RESET_PASSWORD, address, code=code, password=password, client=client
     )
     account = find_by_email(address.key)
     if account is None:
         raise CodeRefused(Verdict(Outcome.USED_UP))  # the account went while the code waited
-    change_password(account, password)
-    code_verifier().revoke_account(name)
+    change_password(account, password)  # every code of the account ends, this one's too
     event("password.reset", account=account.verification_account, address=account.email)
     tell_every_address(account, "password_changed_notice", {"changed_at": when(utcnow())})
     return account

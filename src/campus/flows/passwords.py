@@ -22,7 +22,7 @@ def check_new_password(email: str, password: str) -> None:
 def change_password(account: Account, password: str) -> None:
     """Set a new password; every session and every outstanding code of the account ends."""
     check_new_password(account.email, password)
-    emailcode.verifier().revoke_account(account.verification_account)
+    emailcode.revoke_every_code(account.verification_account, account.verified_addresses)
     account.password_hash = hash_password(password)
     account.end_all_sessions()
     db.session.commit()
