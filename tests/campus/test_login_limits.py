@@ -6,13 +6,15 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import itsdangerous.timed
 import pytest
 from flask import Flask
 
-from campus.web import login_limits
+from campus.web import devices, login_limits
 from tests.app_fixtures import add_staff
 from tests.helpers import PASSWORD, Api, Person, last_code
 
@@ -142,6 +144,56 @@ def test_a_strangers_guessing_never_locks_the_owners_browser_out(
             try_login(stranger, staff.email, "guess")
     limited(try_login(browser(app, "198.51.100.3"), staff.email, staff.password))
     owner.refresh_token("/login")
+    assert try_login(owner, staff.email, staff.password).status_code == 200
+
+
+def _owner_then_strangers(app: Flask, staff: Any) -> Api:
+    """The owner logs in and out on a browser, then strangers spend the account's budget."""
+    owner = browser(app, "192.0.2.10")
+    assert try_login(owner, staff.email, staff.password).status_code == 200
+    owner.refresh_token("/cms/")
+    assert owner.post("/logout").status_code == 200
+    for ip in ("198.51.100.1", "198.51.100.2"):
+        for _ in range(3):
+            try_login(browser(app, ip), staff.email, "guess")
+    owner.refresh_token("/login")
+    return owner
+
+
+def test_a_new_password_forgets_every_browser_the_old_one_logged_in_on(
+    limits_in: Callable[..., Flask],
+) -> None:
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="3/hour", LOGIN_LIMIT_PER_IP="100/hour")
+    staff = add_staff(app, "staff@example.com")
+    owner = _owner_then_strangers(app, staff)
+    result = app.test_cli_runner().invoke(
+        args=["user", "password", staff.email, "--password", "a new passphrase"]
+    )
+    assert result.exit_code == 0, result.output
+    # The cookie from before the change names a password that is gone: a stranger's try.
+    limited(try_login(owner, staff.email, "a new passphrase"))
+
+
+def test_a_browser_remembered_longer_ago_than_a_year_is_forgotten(
+    limits_in: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = limits_in(LOGIN_LIMIT_PER_ACCOUNT="3/hour", LOGIN_LIMIT_PER_IP="100/hour")
+    staff = add_staff(app, "staff@example.com")
+    owner = _owner_then_strangers(app, staff)
+    cookie = owner.client.get_cookie(devices.COOKIE)
+    assert cookie is not None
+    # The same cookie, signed a year and a minute ago: its signature is good.
+    signed_at = time.time() - devices.MAX_AGE - 60
+    with app.test_request_context():
+        value = devices._serializer().loads(cookie.value)
+        with monkeypatch.context() as past:
+            past.setattr(itsdangerous.timed.time, "time", lambda: signed_at)
+            old = devices._serializer().dumps(value)
+    owner.client.set_cookie(devices.COOKIE, old)
+    # But the server counts the cookie's age itself, whatever the browser kept.
+    limited(try_login(owner, staff.email, staff.password))
+    # The control: the cookie as it was still lets the owner past the strangers.
+    owner.client.set_cookie(devices.COOKIE, cookie.value)
     assert try_login(owner, staff.email, staff.password).status_code == 200
 
 

@@ -85,7 +85,7 @@ def _start_session(account: Account, auth_at: int) -> None:
 def sign_in(account: Account) -> None:
     """Log in with a brand-new session, so nothing planted before login survives it."""
     _start_session(account, int(clock.now()))
-    remember_device(account.id)
+    remember_device(account)
 
 
 def renew_session(account: Account) -> None:

@@ -14,46 +14,68 @@ import secrets
 from dataclasses import dataclass
 
 from flask import Response, after_this_request, current_app, request
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from campus.models import Account
+from campus.support.keyed import keyed
 
 COOKIE = "campus_device"
+# Counted from the last log-in on the browser, which signs the cookie anew. The
+# server checks the age itself: the browser's expiry binds only honest browsers.
 MAX_AGE = 365 * 86400
 
 
 @dataclass(frozen=True)
 class Device:
-    """A browser that logged in to ``account_id``; ``nonce`` names it in limit keys."""
+    """A browser that logged in to ``account_id``; ``nonce`` names it in limit keys.
+
+    ``password`` is a keyed digest of the password it logged in with: a new
+    password, which ends every session, ends every remembered browser too.
+    """
 
     account_id: int
     nonce: str
+    password: str
+
+    def is_for(self, account: Account) -> bool:
+        return self.account_id == account.id and secrets.compare_digest(
+            self.password, _password_tag(account)
+        )
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="campus.device")
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="campus.device")
+
+
+def _password_tag(account: Account) -> str:
+    return keyed("device|password", account.password_hash, length=16)
 
 
 def known_device() -> Device | None:
-    """The device cookie this request carries, if it is ours and unaltered."""
+    """The device cookie this request carries, if it is ours, unaltered and not too old."""
     raw = request.cookies.get(COOKIE)
     if not raw or len(raw) > 512:
         return None
     try:
-        value = _serializer().loads(raw)
-    except BadSignature:
+        value = _serializer().loads(raw, max_age=MAX_AGE)
+    except BadSignature:  # a bad signature, or a good one older than MAX_AGE
         return None
     if not isinstance(value, dict):
         return None
-    account_id, nonce = value.get("a"), value.get("n")
+    account_id, nonce, password = value.get("a"), value.get("n"), value.get("p")
     if not isinstance(account_id, int) or not isinstance(nonce, str) or not nonce:
         return None
-    return Device(account_id, nonce)
+    if not isinstance(password, str) or not password:
+        return None
+    return Device(account_id, nonce, password)
 
 
-def remember_device(account_id: int) -> None:
+def remember_device(account: Account) -> None:
     """Mark this browser as one the account has logged in on (set with the response)."""
     device = known_device()
-    nonce = device.nonce if device and device.account_id == account_id else secrets.token_hex(16)
-    value = _serializer().dumps({"a": account_id, "n": nonce})
+    same = device is not None and device.is_for(account)
+    nonce = device.nonce if device is not None and same else secrets.token_hex(16)
+    value = _serializer().dumps({"a": account.id, "n": nonce, "p": _password_tag(account)})
 
     @after_this_request
     def set_cookie(response: Response) -> Response:

@@ -59,7 +59,7 @@ def authenticate(typed_email: str, password: str) -> Account | None:
     # waiting for a second connection that no one will return.
     db.session.commit()
     device = known_device()
-    is_known = device is not None and account is not None and device.account_id == account.id
+    is_known = device is not None and account is not None and device.is_for(account)
     client = keyed("login|ip", request.remote_addr or "")
     per_client = Budget("LOGIN_LIMIT_PER_IP", "login-per-ip", client)
     if device is not None and is_known:

@@ -88,7 +88,7 @@ def reset_post() -> Response:
             form.email.data, code=form.code.data, password=form.password.data, client=client_tag()
         )
     # The code proved the mailbox: this browser may log in past a stranger's guessing.
-    remember_device(account.id)
+    remember_device(account)
     return ok(
         _("Your password was changed. Log in with the new one."), next=url_for("access.login")
     )
