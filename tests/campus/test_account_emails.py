@@ -169,3 +169,49 @@ def test_two_additions_racing_for_the_last_place_leave_three_addresses(app: Flas
         answers = sorted(pool.map(race, zip((first, second), bodies, strict=True)))
     assert answers == [200, 400]
     assert len(addresses_of(app, owner)) == 3
+
+
+def primaries(app: Flask, who: Person) -> tuple[list[str], str]:
+    with app.app_context():
+        account = db.session.get(Account, who.id)
+        assert account is not None
+        return [row.email for row in account.addresses if row.is_primary], account.email
+
+
+def test_racing_make_primary_and_remove_always_leave_one_primary(app: Flask) -> None:
+    """Each round, one browser makes the second address primary while another removes
+    it; whichever wins, the account keeps exactly one primary, the one it names."""
+    owner = member(app, "student@example.com")
+    promoter, remover = log_in(owner, app), log_in(owner, app)
+    current = owner.email
+    for n in range(8):
+        second = f"second{n}@example.com"
+        add(promoter, app, second)
+        remover.refresh_token("/account/emails")
+        barrier = threading.Barrier(2)
+        jobs = [
+            (barrier, promoter, "/account/emails/primary", second),
+            (barrier, remover, "/account/emails/remove", second),
+        ]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(_race, jobs))
+        assert set(answers) <= {200, 400}, answers
+        found, named = primaries(app, owner)
+        assert found == [named], (n, answers, found, named)
+        assert named in (current, second)
+        current = named
+        for api in (promoter, remover):
+            api.refresh_token("/account/emails")
+            assert api.client.get("/account/emails").status_code == 200
+        if named == second:  # the old primary is the second address now: remove it
+            old = [a for a in addresses_of(app, owner) if a != named]
+            for address in old:
+                assert (
+                    promoter.post("/account/emails/remove", {"email": address}).status_code == 200
+                )
+
+
+def _race(job: tuple[threading.Barrier, Api, str, str]) -> int:
+    barrier, api, path, address = job
+    barrier.wait()
+    return int(api.post(path, {"email": address}).status_code)

@@ -11,6 +11,7 @@ to every address the account keeps.
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from campus.emailcode import (
@@ -78,6 +79,7 @@ def confirm_add(account: Account, address: Address, *, code: str, client: str) -
 
 def make_primary(account: Account, address: Address) -> None:
     """Make one of the account's addresses its primary one (the campus rule applies)."""
+    lock_addresses(account)
     row = _own(account, address)
     if row.is_primary:
         raise SameAddress(address.value)
@@ -94,6 +96,7 @@ def make_primary(account: Account, address: Address) -> None:
 
 def remove(account: Account, address: Address) -> None:
     """Remove an address that is not the primary; it hears of it too."""
+    lock_addresses(account)
     row = _own(account, address)
     if row.is_primary:
         raise PrimaryStays(address.value)
@@ -102,6 +105,22 @@ def remove(account: Account, address: Address) -> None:
     db.session.commit()
     event("email.removed", account=account.verification_account, address=removed)
     _tell(account, "removed", removed, also=removed)
+
+
+def lock_addresses(account: Account) -> None:
+    """Hold the account's row until this transaction ends, and read its addresses anew.
+
+    Changes to one account's addresses decide from what they read (which one is
+    primary, which may go), so two at once must not both decide from the same
+    reading: racing "make primary" and "remove" left no primary. An UPDATE of the
+    account's own row is the one lock both databases take alike, a row lock on
+    PostgreSQL and the write lock on SQLite, and the second change waits for it.
+    """
+    db.session.execute(
+        update(Account).where(Account.id == account.id).values(id=Account.id),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.refresh(account, ["addresses"])
 
 
 def _check_addable(account: Account, address: Address) -> None:
