@@ -133,9 +133,17 @@ def verifier() -> Verifier:
     return found
 
 
-def send_code(purpose: Purpose, *, account: str, address: Address, client: str) -> Sent:
-    """Issue a code and mail it; if the mail cannot go, the code does not stay valid."""
-    issued = _issue(purpose, account=account, address=address, client=client)
+def send_code(
+    purpose: Purpose, *, account: str, address: Address, client: str, proven: bool = False
+) -> Sent:
+    """Issue a code and mail it; if the mail cannot go, the code does not stay valid.
+
+    ``proven``: the request already proved the account's password, so strangers'
+    requests to the same mailbox must not stop this mail: it spends no share of the
+    mailbox's budget (only the global one), its slot being bound to the account,
+    which only a right password reaches.
+    """
+    issued = _issue(purpose, account=account, address=address, client=client, proven=proven)
     request = MailRequest(
         kind=f"{purpose}_code",
         to=address.value,
@@ -217,7 +225,9 @@ def check_code(
     return verdict
 
 
-def _issue(purpose: Purpose, *, account: str, address: Address, client: str) -> Issued:
+def _issue(
+    purpose: Purpose, *, account: str, address: Address, client: str, proven: bool = False
+) -> Issued:
     """Issue a code, then spend the mailbox's sending budget; on any refusal, nothing stays.
 
     The cooldown is checked first (a code refused by it spends no budget); the
@@ -231,7 +241,7 @@ def _issue(purpose: Purpose, *, account: str, address: Address, client: str) -> 
         _log_limited(refused, account, address, purpose)
         raise
     try:
-        take_sending_budgets(address)
+        take_sending_budgets(address, mailbox=not proven)
     except Limited as limited:
         verifier().withdraw(
             purpose=purpose, account=account, address=address.mailbox, code=issued.code

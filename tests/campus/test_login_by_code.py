@@ -121,3 +121,75 @@ def test_asking_for_codes_is_limited_like_every_code_request(
     assert ask(api, UNKNOWN).status_code == 200  # type: ignore[attr-defined]
     limited = ask(api, "other@example.com")
     assert limited.status_code == 429 and limited.headers["Retry-After"]  # type: ignore[attr-defined]
+
+
+def _password_then_code(app: Flask, staff: Person) -> int:
+    """A staff password log-in with confirmation: the status of posting its mailed code."""
+    api = client(app, "/cms/login")
+    first = api.post("/cms/login", {"email": staff.email, "password": staff.password})
+    assert first.status_code == 200, first.get_json()
+    assert first.get_json()["data"]["confirm_by_code"] is True
+    code = last_code(app, staff.email)
+    done = api.post("/cms/login", {"email": staff.email, "code": code})
+    if done.status_code == 200:
+        assert api.client.get("/cms/").status_code == 200
+    return int(done.status_code)
+
+
+def _strangers_ask(app: Flask, staff: Person, times: int) -> None:
+    for n in range(times):
+        stranger = Api(app.test_client())
+        stranger.client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n}"
+        stranger.refresh_token("/login")
+        ask(stranger, staff.email)
+    settle(app)
+
+
+def test_strangers_spending_the_mailboxs_budget_cannot_hold_back_a_staff_confirmation(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    _strangers_ask(app, staff, app_limit(app, "EMAILCODE_LIMIT_PER_ADDRESS") + 1)
+    assert _password_then_code(app, staff) == 200
+
+
+def test_a_strangers_code_request_in_the_cooldown_cannot_hold_back_a_confirmation(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    _strangers_ask(app, staff, 1)  # the address's slot now cools down for a minute
+    assert _password_then_code(app, staff) == 200
+
+
+def test_strangers_guesses_cannot_burn_a_staff_confirmation(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    _strangers_ask(app, staff, 1)
+    for n in range(app.config["EMAILCODE_MAX_ATTEMPTS"] + 1):
+        stranger = Api(app.test_client())
+        stranger.client.environ_base["REMOTE_ADDR"] = f"203.0.113.{n}"
+        stranger.refresh_token("/login")
+        stranger.post("/login", {"email": staff.email, "code": "ABCDEF"})
+    assert _password_then_code(app, staff) == 200
+
+
+def test_a_confirmation_code_opens_only_the_browser_that_proved_the_password(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    owner = client(app, "/cms/login")
+    owner.post("/cms/login", {"email": staff.email, "password": staff.password})
+    code = last_code(app, staff.email)
+    thief = client(app, "/cms/login")
+    stolen = thief.post("/cms/login", {"email": staff.email, "code": code})
+    assert stolen.status_code == 400
+    assert thief.client.get("/cms/").status_code == 302
+
+
+def app_limit(app: Flask, setting: str) -> int:
+    return int(str(app.config[setting]).split("/")[0])

@@ -84,10 +84,7 @@ PENDING = "campus_login_pending"
 
 def pending_address() -> str | None:
     """The address a password log-in of this browser waits for a code at, if any."""
-    pending = session.get(PENDING)
-    if not isinstance(pending, dict) or pending.get("until", 0) <= clock.now():
-        return None
-    account = db.session.get(Account, pending.get("account"))
+    account = _waiting_account()
     return account.email if account is not None else None
 
 
@@ -96,12 +93,25 @@ def _log_in_by_code(typed: str, code: str) -> Account:
         address = parse_address(typed)
     except BadAddress as exc:
         raise BadInput(_("Please enter a valid email address."), field="email") from exc
+    waiting = _waiting_account()
+    if waiting is not None and waiting.has_address(address.key):
+        # The code a right password was sent: its own slot, bound to the account.
+        with refusals():
+            account = login_by_code.confirm(waiting, code=code, client=client_tag())
+        session.pop(PENDING, None)
+        return account
     with refusals():
         account = login_by_code.complete(address, code=code, client=client_tag())
-    pending = session.pop(PENDING, None)
     if account.is_staff and current_app.config["STAFF_LOGIN_CONFIRM_BY_CODE"]:
-        waited = isinstance(pending, dict) and pending.get("account") == account.id
-        if not waited or pending.get("until", 0) <= clock.now():
-            # The code proved the mailbox; staff must prove the password too.
-            raise BadInput(_("Staff log in with their password first."), field="code")
+        # The code proved the mailbox; staff must prove the password too.
+        raise BadInput(_("Staff log in with their password first."), field="code")
     return account
+
+
+def _waiting_account() -> Account | None:
+    """The account whose password this browser proved and whose mailed code it awaits."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or pending.get("until", 0) <= clock.now():
+        return None
+    found: Account | None = db.session.get(Account, pending.get("account"))
+    return found

@@ -154,21 +154,24 @@ def _spend_script(storage: RedisStorage) -> Any:
     return scripts[id(storage)]
 
 
-def sending_budgets(address: Address) -> list[Budget]:
-    """The budgets a message to ``address`` spends: its mailbox's, and the global one.
+def sending_budgets(address: Address, *, mailbox: bool = True) -> list[Budget]:
+    """The budgets a message to ``address`` spends: its mailbox's (unless ``mailbox`` is
+    false), and the global one.
 
     The mailbox is keyed, so the limiter's keys name no one; ``A@X.com`` and
     ``a+tag@x.com`` share one budget.
     """
     if not limiter.enabled:
         return []
-    mailbox = keyed("limit", address.mailbox)
-    budgets = [Budget("EMAILCODE_LIMIT_PER_ADDRESS", "code-per-address", mailbox)]
+    budgets = []
+    if mailbox:
+        key = keyed("limit", address.mailbox)
+        budgets.append(Budget("EMAILCODE_LIMIT_PER_ADDRESS", "code-per-address", key))
     if current_app.config.get("EMAILCODE_LIMIT_GLOBAL"):
         budgets.append(Budget("EMAILCODE_LIMIT_GLOBAL", "code-global", "all"))
     return budgets
 
 
-def take_sending_budgets(address: Address) -> None:
+def take_sending_budgets(address: Address, *, mailbox: bool = True) -> None:
     """Spend one message of each budget, or raise Limited and spend nothing."""
-    spend(take=sending_budgets(address))
+    spend(take=sending_budgets(address, mailbox=mailbox))
