@@ -101,7 +101,10 @@ def address_account(address: Address) -> str:
     the codes for it tells the two apart; and the same for every spelling of one
     mailbox, so ``+tags`` share one cooldown and one failure count.
     """
-    return f"addr:{keyed('address', address.mailbox)}"
+    return f"{_BY_ADDRESS}{keyed('address', address.mailbox)}"
+
+
+_BY_ADDRESS = "addr:"
 
 
 def init_app(app: Flask) -> None:
@@ -259,8 +262,20 @@ def _issue(
 
 
 def _withdraw(*, purpose: str, account: str, address: str, code: str, to: str) -> None:
-    """Void an undelivered code (``to`` is where it was going, for the event line)."""
-    withdrawn = verifier().withdraw(purpose=purpose, account=account, address=address, code=code)
+    """Void an undelivered code (``to`` is where it was going, for the event line).
+
+    A code bound to an account may be asked for again at once. One bound to an
+    address alone keeps its cooldown: a slot whose code nobody was sent (no account
+    has the address) keeps it too, so a mailbox that refuses mail must not answer
+    its next request otherwise (and spend its budget faster) than an unknown one.
+    """
+    withdrawn = verifier().withdraw(
+        purpose=purpose,
+        account=account,
+        address=address,
+        code=code,
+        reopen=not account.startswith(_BY_ADDRESS),
+    )
     if withdrawn:
         event("code.withdrawn", account=account, address=to, purpose=purpose)
 

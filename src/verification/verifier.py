@@ -106,14 +106,19 @@ class Verifier:
         left = result.attempts_left if result.outcome is Outcome.WRONG else 0
         return Verdict(result.outcome, left)
 
-    def withdraw(self, *, purpose: str, account: str, address: str, code: str) -> bool:
+    def withdraw(
+        self, *, purpose: str, account: str, address: str, code: str, reopen: bool = True
+    ) -> bool:
         """Void a code that could not be delivered, so nothing undelivered stays valid.
 
-        Only that code: a newer one issued since for the same slot stays.
+        Only that code: a newer one issued since for the same slot stays. With
+        ``reopen`` the cooldown ends too, so a new code may go at once; without, it
+        runs on, as it does for a code nobody was sent (so that a mailbox that
+        refuses mail cannot be told apart from one no account has).
         """
         slot = self._slot(purpose, account, address)
         digest = self._digest(purpose, account, address, code)
-        return self._store.withdraw(slot, digest=digest, now=self._now())
+        return self._store.withdraw(slot, digest=digest, now=self._now(), reopen=reopen)
 
     def revoke_account(self, account: str) -> int:
         """Void every outstanding code of an account, whatever its purpose or address."""

@@ -346,3 +346,32 @@ def test_a_stranger_cannot_lock_the_owner_out_of_password_reset(
         "/password/reset", {"email": owner.email, "code": code, "password": NEW_PASSWORD}
     )
     assert done.status_code == 200, done.get_json()
+
+
+@pytest.mark.parametrize("ask_path", ["/login/code", "/password/reset/code", "/signup/code"])
+def test_a_known_address_that_refuses_mail_answers_like_an_unknown_one(
+    make_app: Callable[..., Flask], clock: Any, ask_path: str
+) -> None:
+    """A bounce voids the code it carried, but leaves the cooldown (and so the mailbox's
+    budget) running as for a code nobody was sent: the answers over an hour are alike."""
+    from tests.smtp_server import smtp_server
+
+    with smtp_server("plain") as (port, inbox):
+        inbox.rcpt_reply = "550 5.1.1 no such mailbox"  # every address bounces
+        app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, EMAILCODE_LIMIT_PER_IP="1000/hour")
+        known = add_staff(app, "known@example.com").email
+
+        def answers(address: str) -> list[tuple[int, Any]]:
+            seen = []
+            for step in (0, 5, 5, 60, 5, 60, 60, 60, 60, 60):
+                clock.advance(step)
+                api = Api(app.test_client())
+                api.refresh_token("/login")
+                response = api.post(ask_path, {"email": address})
+                settle(app)
+                seen.append((response.status_code, response.get_json()["data"]))
+            return seen
+
+        on_known, on_unknown = answers(known), answers("nobody@example.com")
+    assert on_known == on_unknown
+    assert {status for status, _ in on_known} == {200, 429}  # the budget was reached

@@ -243,6 +243,22 @@ def test_withdrawn_code_is_void_and_may_be_resent_at_once(verifier: Verifier) ->
     )
 
 
+def test_a_withdrawal_that_does_not_reopen_keeps_the_cooldown(
+    verifier: Verifier, clock: FakeClock
+) -> None:
+    issued = verifier.issue(purpose=P, account=A, address=ADDR)
+    withdrawn = verifier.withdraw(
+        purpose=P, account=A, address=ADDR, code=issued.code, reopen=False
+    )
+    assert withdrawn is True
+    outcome = verifier.verify(purpose=P, account=A, address=ADDR, code=issued.code).outcome
+    assert outcome is Outcome.USED_UP
+    with pytest.raises(CooldownActive):
+        verifier.issue(purpose=P, account=A, address=ADDR)
+    clock.advance(verifier.policy.resend_cooldown)
+    assert verifier.issue(purpose=P, account=A, address=ADDR).code
+
+
 def test_withdraw_voids_only_that_code(verifier: Verifier, clock: FakeClock) -> None:
     first = verifier.issue(purpose=P, account=A, address=ADDR)
     clock.advance(verifier.policy.resend_cooldown)

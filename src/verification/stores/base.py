@@ -104,8 +104,9 @@ class CodeStore(Protocol):
     def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
         """Check a digest and, if right, spend it in one step; a wrong one counts for ``client``."""
 
-    def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
-        """Void one code that was never delivered (the others stay), and allow a resend now."""
+    def withdraw(self, slot: Slot, *, digest: str, now: int, reopen: bool = True) -> bool:
+        """Void one code that was never delivered (the others stay); with ``reopen``, allow
+        a resend now."""
 
     def revoke_account(self, account: str, *, now: int) -> int:
         """Void every live code of an account; return how many."""

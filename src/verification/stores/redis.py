@@ -152,7 +152,8 @@ for _, c in ipairs(codes) do
 end
 if #kept == #codes then return 0 end
 local state = (#kept == 0) and 'void' or 'live'
-redis.call('HSET', KEYS[1], 'state', state, 'digest', join_codes(kept), 'resend_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', state, 'digest', join_codes(kept))
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'resend_at', ARGV[2]) end
 return 1
 """
 )
@@ -225,7 +226,7 @@ class RedisCodeStore:
         except _Unconfirmed as exc:
             # Not kept where it would survive the master: take it back, cooldown and all,
             # so that asking again once Redis is whole is not refused as too soon.
-            self.withdraw(slot, digest=digest, now=now)
+            self.withdraw(slot, digest=digest, now=now, reopen=True)
             raise StoreUnavailable("redis: no replica confirmed the new code in time") from exc
         if kind == "saved":
             return SaveResult(earlier=int(number))
@@ -243,8 +244,9 @@ class RedisCodeStore:
             return SpendResult(None, 0, int(number))
         return SpendResult(Outcome(kind), int(number))
 
-    def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
-        return bool(self._call(self._withdraw, [_slot_key(slot)], [digest, now]))
+    def withdraw(self, slot: Slot, *, digest: str, now: int, reopen: bool = True) -> bool:
+        reopening = "1" if reopen else "0"
+        return bool(self._call(self._withdraw, [_slot_key(slot)], [digest, now, reopening]))
 
     def revoke_account(self, account: str, *, now: int) -> int:
         return int(self._call(self._revoke, [_index_key(account)], []))

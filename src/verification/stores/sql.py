@@ -163,7 +163,7 @@ class SqlCodeStore:
 
         return self._run(attempt)
 
-    def withdraw(self, slot: Slot, *, digest: str, now: int) -> bool:
+    def withdraw(self, slot: Slot, *, digest: str, now: int, reopen: bool = True) -> bool:
         def attempt(conn: Connection) -> bool:
             record = self._read(conn, slot)
             if record is None or record.state != LIVE:
@@ -172,7 +172,9 @@ class SqlCodeStore:
             kept = [(d, e) for d, e in codes if d != digest]
             if len(kept) == len(codes):
                 return False
-            values: dict[str, Any] = {"digest": join_codes(kept), "resend_at": now}
+            values: dict[str, Any] = {"digest": join_codes(kept)}
+            if reopen:
+                values["resend_at"] = now
             if not kept:
                 values["state"] = VOID
             self._update_if_unchanged(conn, record, slot, values)
