@@ -137,16 +137,32 @@ def verifier() -> Verifier:
 
 
 def send_code(
-    purpose: Purpose, *, account: str, address: Address, client: str, proven: bool = False
+    purpose: Purpose,
+    *,
+    account: str,
+    address: Address,
+    client: str,
+    proven: bool = False,
+    counted_as: str | None = None,
+    trusted: bool = False,
 ) -> Sent:
     """Issue a code and mail it; if the mail cannot go, the code does not stay valid.
 
     ``proven``: the request already proved the account's password, so strangers'
     requests to the same mailbox must not stop this mail: it spends no share of the
     mailbox's budget (only the global one), its slot being bound to the account,
-    which only a right password reaches.
+    which only a right password reaches. ``counted_as`` and ``trusted`` are the
+    engine's (``Verifier.issue``): whose failures, and whether the owner asks.
     """
-    issued = _issue(purpose, account=account, address=address, client=client, proven=proven)
+    issued = _issue(
+        purpose,
+        account=account,
+        address=address,
+        client=client,
+        proven=proven,
+        counted_as=counted_as,
+        trusted=trusted,
+    )
     request = MailRequest(
         kind=f"{purpose}_code",
         to=address.value,
@@ -159,7 +175,12 @@ def send_code(
             "sent_at": clock.now(),
             "code_in_subject": purpose in current_app.config["EMAILCODE_CODE_IN_SUBJECT"],
         },
-        issued={"purpose": purpose, "account": account, "address": address.mailbox},
+        issued={
+            "purpose": purpose,
+            "account": account,
+            "address": address.mailbox,
+            "counted_as": counted_as or "",
+        },
     )
     try:
         delivery = outbox().send(request, owner=account, ttl=issued.expires_in)
@@ -171,6 +192,7 @@ def send_code(
             address=address.mailbox,
             code=issued.code,
             to=address.value,
+            counted_as=counted_as,
         )
         raise
     event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
@@ -205,12 +227,25 @@ def revoke_every_code(account: str, addresses: Iterable[str]) -> int:
 
 
 def check_code(
-    purpose: Purpose, *, account: str, address: Address, code: str, client: str
+    purpose: Purpose,
+    *,
+    account: str,
+    address: Address,
+    code: str,
+    client: str,
+    counted_as: str | None = None,
+    trusted: bool = False,
 ) -> Verdict:
     """Verify and spend a typed code, log the outcome, and raise CodeRefused unless right."""
     try:
         verdict = verifier().verify(
-            purpose=purpose, account=account, address=address.mailbox, code=code, client=client
+            purpose=purpose,
+            account=account,
+            address=address.mailbox,
+            code=code,
+            client=client,
+            counted_as=counted_as,
+            trusted=trusted,
         )
     except TooManyFailures as capped:
         _log_limited(capped, account, address, purpose)
@@ -229,7 +264,14 @@ def check_code(
 
 
 def _issue(
-    purpose: Purpose, *, account: str, address: Address, client: str, proven: bool = False
+    purpose: Purpose,
+    *,
+    account: str,
+    address: Address,
+    client: str,
+    proven: bool = False,
+    counted_as: str | None = None,
+    trusted: bool = False,
 ) -> Issued:
     """Issue a code, then spend the mailbox's sending budget; on any refusal, nothing stays.
 
@@ -238,7 +280,12 @@ def _issue(
     """
     try:
         issued = verifier().issue(
-            purpose=purpose, account=account, address=address.mailbox, client=client
+            purpose=purpose,
+            account=account,
+            address=address.mailbox,
+            client=client,
+            counted_as=counted_as,
+            trusted=trusted,
         )
     except IssueRefused as refused:
         _log_limited(refused, account, address, purpose)
@@ -247,7 +294,11 @@ def _issue(
         take_sending_budgets(address, mailbox=not proven)
     except Limited as limited:
         verifier().withdraw(
-            purpose=purpose, account=account, address=address.mailbox, code=issued.code
+            purpose=purpose,
+            account=account,
+            address=address.mailbox,
+            code=issued.code,
+            counted_as=counted_as,
         )
         event(
             "code.limited",
@@ -261,7 +312,9 @@ def _issue(
     return issued
 
 
-def _withdraw(*, purpose: str, account: str, address: str, code: str, to: str) -> None:
+def _withdraw(
+    *, purpose: str, account: str, address: str, code: str, to: str, counted_as: str | None
+) -> None:
     """Void an undelivered code (``to`` is where it was going, for the event line).
 
     A code bound to an account may be asked for again at once. One bound to an
@@ -275,6 +328,7 @@ def _withdraw(*, purpose: str, account: str, address: str, code: str, to: str) -
         address=address,
         code=code,
         reopen=not account.startswith(_BY_ADDRESS),
+        counted_as=counted_as,
     )
     if withdrawn:
         event("code.withdrawn", account=account, address=to, purpose=purpose)
@@ -290,6 +344,7 @@ def _withdraw_undelivered(sender: Any, *, request: MailRequest, **_: Any) -> Non
             address=slot["address"],
             code=str(request.context["code"]),
             to=request.to,
+            counted_as=slot.get("counted_as") or None,
         )
 
 

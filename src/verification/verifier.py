@@ -6,6 +6,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from verification.codes import account_tag, code_digest, generate_code, normalize_code, slot_id
 from verification.errors import CooldownActive, TooManyFailures
@@ -48,7 +49,16 @@ class Verifier:
             live_codes=policy.live_codes,
         )
 
-    def issue(self, *, purpose: str, account: str, address: str, client: str = "") -> Issued:
+    def issue(
+        self,
+        *,
+        purpose: str,
+        account: str,
+        address: str,
+        client: str = "",
+        counted_as: str | None = None,
+        trusted: bool = False,
+    ) -> Issued:
         """Make a new code for the slot. The slot's earlier codes stay alive until they
         expire or ``policy.live_codes`` newer ones retire them; ``Issued.earlier`` counts them.
 
@@ -57,15 +67,20 @@ class Verifier:
 
         ``client`` names who asks (an opaque tag): the failure cap counts per
         client, so one client's wrong guesses do not stop another's codes.
+        ``counted_as`` names the account whose failures the slot's count toward
+        (by default ``account``): codes bound to an address alone count for the
+        account that has the address, so its addresses share one cap. ``trusted``:
+        the client is the account's owner (a browser it logged in on), whom the
+        ceiling for all clients together does not stop; its own cap still does.
         Raises CooldownActive or TooManyFailures with the seconds to wait.
         """
-        slot = self._slot(purpose, account, address)
+        slot = self._slot(purpose, account, address, counted_as)
         code = generate_code(self.policy)
         result = self._store.save(
             slot,
             digest=self._digest(purpose, account, address, code),
             now=self._now(),
-            rules=self._rules,
+            rules=self._rules_for(trusted),
             client=_check_client(client),
         )
         if result.refusal is Refusal.COOLDOWN:
@@ -83,15 +98,24 @@ class Verifier:
         )
 
     def verify(
-        self, *, purpose: str, account: str, address: str, code: str, client: str = ""
+        self,
+        *,
+        purpose: str,
+        account: str,
+        address: str,
+        code: str,
+        client: str = "",
+        counted_as: str | None = None,
+        trusted: bool = False,
     ) -> Verdict:
         """Check a typed code against every live code of the slot and, if one is right,
         spend them all in the same atomic step.
 
         Raises TooManyFailures while ``client``'s failure cap for the account and
-        purpose, or the ceiling for all clients, is full.
+        purpose, or (unless ``trusted``) the ceiling for all clients, is full.
+        ``counted_as`` and ``trusted`` are as for ``issue``.
         """
-        slot = self._slot(purpose, account, address)
+        slot = self._slot(purpose, account, address, counted_as)
         typed = normalize_code(code)
         if len(typed) != self.policy.length or not set(typed) <= set(self.policy.alphabet):
             # No issued code looks like this; digest a stand-in that cannot match
@@ -99,7 +123,11 @@ class Verifier:
             typed = "!" * self.policy.length
         digest = self._digest(purpose, account, address, typed)
         result = self._store.spend(
-            slot, digest=digest, now=self._now(), rules=self._rules, client=_check_client(client)
+            slot,
+            digest=digest,
+            now=self._now(),
+            rules=self._rules_for(trusted),
+            client=_check_client(client),
         )
         if result.outcome is None:
             raise TooManyFailures(_seconds(result.wait_ms))
@@ -107,7 +135,14 @@ class Verifier:
         return Verdict(result.outcome, left)
 
     def withdraw(
-        self, *, purpose: str, account: str, address: str, code: str, reopen: bool = True
+        self,
+        *,
+        purpose: str,
+        account: str,
+        address: str,
+        code: str,
+        reopen: bool = True,
+        counted_as: str | None = None,
     ) -> bool:
         """Void a code that could not be delivered, so nothing undelivered stays valid.
 
@@ -116,7 +151,7 @@ class Verifier:
         runs on, as it does for a code nobody was sent (so that a mailbox that
         refuses mail cannot be told apart from one no account has).
         """
-        slot = self._slot(purpose, account, address)
+        slot = self._slot(purpose, account, address, counted_as)
         digest = self._digest(purpose, account, address, code)
         return self._store.withdraw(slot, digest=digest, now=self._now(), reopen=reopen)
 
@@ -131,17 +166,25 @@ class Verifier:
         """Raise StoreUnavailable unless the store answers."""
         self._store.ping()
 
-    def _slot(self, purpose: str, account: str, address: str) -> Slot:
+    def _slot(self, purpose: str, account: str, address: str, counted_as: str | None) -> Slot:
         if not _PURPOSE.fullmatch(purpose):
             raise ValueError(f"bad purpose name: {purpose!r}")
         _check_name(account)
+        if counted_as is not None:
+            _check_name(counted_as)
         if not address or len(address) > 320:
             raise ValueError("address must be 1 to 320 characters")
         return Slot(
             id=slot_id(key=self._key, purpose=purpose, account=account, address=address),
-            account=account_tag(key=self._key, account=account),
+            # The account the slot is filed under: its failures, its index, its revocation.
+            account=account_tag(key=self._key, account=counted_as or account),
             purpose=purpose,
         )
+
+    def _rules_for(self, trusted: bool) -> Rules:
+        # The ceiling guards an account against everyone at once; its owner, who is
+        # not everyone, meets only the cap its own client has.
+        return replace(self._rules, ceiling=_NO_CEILING) if trusted else self._rules
 
     def _digest(self, purpose: str, account: str, address: str, code: str) -> str:
         return code_digest(
@@ -150,6 +193,10 @@ class Verifier:
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
+
+
+# Higher than any number of failures a window can hold.
+_NO_CEILING = 2**31 - 1
 
 
 def _check_name(account: str) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from flask import Flask
 
 from tests.app_fixtures import add_staff
@@ -193,3 +195,105 @@ def test_a_confirmation_code_opens_only_the_browser_that_proved_the_password(
 
 def app_limit(app: Flask, setting: str) -> int:
     return int(str(app.config[setting]).split("/")[0])
+
+
+GENEROUS = {
+    "EMAILCODE_LIMIT_PER_IP": "10000/hour",
+    "EMAILCODE_VERIFY_LIMIT_PER_IP": "10000/hour",
+    "EMAILCODE_LIMIT_PER_ADDRESS": "10000/hour",
+}
+
+
+def _with_addresses(app: Flask, owner: Person, *others: str) -> list[str]:
+    from campus.extensions import db
+    from campus.models import Account, AccountEmail
+
+    with app.app_context():
+        account = db.session.get(Account, owner.id)
+        assert account is not None
+        for place, other in enumerate(others, start=2):
+            account.addresses.append(AccountEmail(email=other, is_primary=False, place=place))
+        db.session.commit()
+    return [owner.email, *others]
+
+
+@pytest.mark.parametrize(
+    ("ask_path", "check"),
+    [
+        ("/login/code", lambda a, c: {"email": a, "code": c}),
+        ("/password/reset/code", lambda a, c: {"email": a, "code": c, "password": "a passphrase!"}),
+    ],
+    ids=["log_in", "reset"],
+)
+def test_guesses_spread_over_an_accounts_addresses_meet_one_cap(
+    make_app: Callable[..., Flask], clock: FakeClock, ask_path: str, check: Any
+) -> None:
+    app = make_app(**GENEROUS)
+    owner = member(app)
+    addresses = _with_addresses(app, owner, "second@example.com", "third@example.com")
+    confirm_path = "/login" if ask_path == "/login/code" else "/password/reset"
+    guesser = client(app)
+    wrong = 0
+    for _ in range(10):  # rounds: a fresh code to every address, five wrong guesses each
+        clock.advance(app.config["EMAILCODE_TTL"])  # a burned slot takes a new code then
+        for address in addresses:
+            assert guesser.post(ask_path, {"email": address}).status_code == 200
+        settle(app)
+        for address in addresses:
+            code = last_code(app, address)
+            for _ in range(app.config["EMAILCODE_MAX_ATTEMPTS"]):
+                answer = guesser.post(confirm_path, check(address, wrong_code(code)))
+                if answer.status_code == 429:
+                    assert wrong == app.config["EMAILCODE_FAILURE_CAP"]
+                    return
+                assert answer.status_code == 400, answer.get_json()
+                wrong += 1
+    raise AssertionError(f"{wrong} wrong guesses were answered, past the account's cap")
+
+
+def test_the_ceiling_everyone_shares_does_not_lock_the_owners_browser_out(
+    make_app: Callable[..., Flask], clock: FakeClock
+) -> None:
+    app = make_app(**GENEROUS, STAFF_LOGIN_CONFIRM_BY_CODE=True)
+    staff = add_staff(app, "staff@example.com")
+    # The owner's browser has logged in before: it carries the device cookie.
+    owner = client(app, "/cms/login")
+    assert _password_then_code_on(app, owner, staff) == 200
+    owner.refresh_token("/cms/")
+    assert owner.post("/logout").status_code == 200
+    # Strangers from five addresses spend the ceiling on the account's log-in codes.
+    cap, ceiling = app.config["EMAILCODE_FAILURE_CAP"], app.config["EMAILCODE_FAILURE_CEILING"]
+    attempts = app.config["EMAILCODE_MAX_ATTEMPTS"]
+    for n in range(ceiling // cap):
+        stranger = Api(app.test_client())
+        stranger.client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n}"
+        stranger.refresh_token("/login")
+        for _ in range(cap // attempts):
+            clock.advance(app.config["EMAILCODE_TTL"])  # a burned slot takes a new code then
+            ask(stranger, staff.email)
+            settle(app)
+            for _ in range(attempts):
+                wrong = stranger.post("/login", {"email": staff.email, "code": "ABCDEF"})
+                assert wrong.status_code == 400, wrong.get_json()
+    late = Api(app.test_client())
+    late.client.environ_base["REMOTE_ADDR"] = "198.51.100.99"
+    late.refresh_token("/login")
+    assert late.post("/login", {"email": staff.email, "code": "ABCDEF"}).status_code == 429
+    # The owner's own browser still gets through: its confirmation, a log-in code, a reset.
+    owner.refresh_token("/cms/login")
+    assert _password_then_code_on(app, owner, staff) == 200
+    owner.refresh_token("/cms/")
+    assert owner.post("/logout").status_code == 200
+    owner.refresh_token("/password/reset")
+    clock.advance(app.config["EMAILCODE_RESEND_COOLDOWN"] + 1)
+    assert owner.post("/password/reset/code", {"email": staff.email}).status_code == 200
+    settle(app)
+    reset = {"email": staff.email, "code": last_code(app, staff.email), "password": "fresh pass!"}
+    assert owner.post("/password/reset", reset).status_code == 200, "reset refused"
+
+
+def _password_then_code_on(app: Flask, api: Api, staff: Person) -> int:
+    first = api.post("/cms/login", {"email": staff.email, "password": staff.password})
+    assert first.status_code == 200, first.get_json()
+    done = api.post("/cms/login", {"email": staff.email, "code": last_code(app, staff.email)})
+    return int(done.status_code)

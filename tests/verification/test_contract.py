@@ -439,6 +439,49 @@ def test_the_ceiling_bounds_every_client_together(store: CodeStore, clock: FakeC
     assert engine.issue(purpose=P, account=A, address="fresh@example.com", client="newcomer").code
 
 
+def test_the_owner_is_not_stopped_by_the_ceiling_but_by_its_own_cap(
+    store: CodeStore, clock: FakeClock
+) -> None:
+    policy = Policy(failure_cap=10, failure_ceiling=30, max_attempts=5)
+    engine = Verifier(policy=policy, store=store, secret_key=KEY, clock=clock)
+    for n in range(policy.failure_ceiling // policy.failure_cap):
+        for m in range(policy.failure_cap // policy.max_attempts):
+            burn_from(engine, f"stranger{n}", f"a{n}-{m}@example.com")
+    owner = {"purpose": P, "account": A, "client": "owner", "trusted": True}
+    code = engine.issue(address="mine@example.com", **owner).code
+    assert engine.verify(address="mine@example.com", code=code, **owner).is_ok
+    # Its own mistakes still meet its own cap.
+    for m in range(policy.failure_cap // policy.max_attempts):
+        issued = engine.issue(address=f"typo{m}@example.com", **owner).code
+        bad = wrong_code(issued, policy.alphabet)
+        for _ in range(policy.max_attempts):
+            engine.verify(address=f"typo{m}@example.com", code=bad, **owner)
+    with pytest.raises(TooManyFailures):
+        engine.issue(address="again@example.com", **owner)
+
+
+def test_slots_counted_as_one_account_share_its_cap(store: CodeStore, clock: FakeClock) -> None:
+    """Codes bound to an address alone, counted for the account that has the address:
+    guesses spread over its addresses meet one cap, not one each."""
+    policy = Policy(failure_cap=10, failure_ceiling=100, max_attempts=5)
+    engine = Verifier(policy=policy, store=store, secret_key=KEY, clock=clock)
+    names = [f"addr:address{n}" for n in range(3)]
+    wrong = 0
+    for name in names[:2]:
+        code = engine.issue(purpose=P, account=name, address="x@example.com", client="c",
+                            counted_as=A).code  # fmt: skip
+        bad = wrong_code(code, policy.alphabet)
+        for _ in range(policy.max_attempts):
+            engine.verify(purpose=P, account=name, address="x@example.com", code=bad, client="c",
+                          counted_as=A)  # fmt: skip
+            wrong += 1
+    assert wrong == policy.failure_cap
+    with pytest.raises(TooManyFailures):
+        engine.issue(purpose=P, account=names[2], address="x@example.com", client="c", counted_as=A)
+    # Not counted as the account, the same address's slot has a cap of its own.
+    assert engine.issue(purpose=P, account=names[2], address="x@example.com", client="c").code
+
+
 def test_racing_clients_never_pass_the_ceiling(store: CodeStore, clock: FakeClock) -> None:
     policy = Policy(failure_cap=10, failure_ceiling=15, max_attempts=5)
     engine = Verifier(policy=policy, store=store, secret_key=KEY, clock=clock)

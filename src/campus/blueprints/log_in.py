@@ -9,13 +9,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from campus.blueprints.answers import home_of, refusals
+from campus.blueprints.askers import asker
 from campus.extensions import db
 from campus.flows import login_by_code
 from campus.models import Account
 from campus.support import clock
 from campus.support.addresses import BadAddress, parse_address
 from campus.web.auth import sign_in, sign_out
-from campus.web.clients import client_tag
 from campus.web.errors import BadInput
 from campus.web.forms import LoginForm
 from campus.web.login_limits import authenticate
@@ -65,7 +65,7 @@ def log_in(*, page: str) -> Response:
             raise BadInput(_("Wrong email or password."), field="password")
         account = checked
         if account.is_staff and current_app.config["STAFF_LOGIN_CONFIRM_BY_CODE"]:
-            sent = login_by_code.send_confirmation(account, client=client_tag())
+            sent = login_by_code.send_confirmation(account, asker=asker())
             session[PENDING] = {"account": account.id, "until": int(clock.now()) + sent.expires_in}
             return ok(
                 _("We emailed you a code. Enter it to finish logging in."),
@@ -97,11 +97,11 @@ def _log_in_by_code(typed: str, code: str) -> Account:
     if waiting is not None and waiting.has_address(address.key):
         # The code a right password was sent: its own slot, bound to the account.
         with refusals():
-            account = login_by_code.confirm(waiting, code=code, client=client_tag())
+            account = login_by_code.confirm(waiting, code=code, asker=asker())
         session.pop(PENDING, None)
         return account
     with refusals():
-        account = login_by_code.complete(address, code=code, client=client_tag())
+        account = login_by_code.complete(address, code=code, asker=asker())
     if account.is_staff and current_app.config["STAFF_LOGIN_CONFIRM_BY_CODE"]:
         # The code proved the mailbox; staff must prove the password too.
         raise BadInput(_("Staff log in with their password first."), field="code")

@@ -18,41 +18,50 @@ from campus.emailcode import (
     check_code,
     send_code,
 )
-from campus.flows.by_address import code_if_account
-from campus.models import Account, find_by_email
+from campus.flows.askers import Asker
+from campus.flows.by_address import code_if_account, counted_for
+from campus.models import Account
 from campus.support.addresses import Address
 
 
-def request_code(address: Address, *, client: str) -> None:
+def request_code(address: Address, *, asker: Asker) -> None:
     """Answer at once; whether a code goes out is decided after the answer."""
-    code_if_account(Purpose.LOG_IN, address, client=client)
+    code_if_account(Purpose.LOG_IN, address, asker=asker)
 
 
-def send_confirmation(account: Account, *, client: str) -> Sent:
+def send_confirmation(account: Account, *, asker: Asker) -> Sent:
     """Mail the code that completes a password log-in (``STAFF_LOGIN_CONFIRM_BY_CODE``).
 
     Its slot is bound to the account, not to the address as an anonymous log-in
     code's is: strangers asking for codes to the same address, or guessing at
     them, reach only the address's slot and budget, and cannot hold this one back.
+    The password proved the owner, whom the ceiling on everyone's failures does
+    not stop.
     """
     address = Address(account.email)
+    client, _ = asker.counted(account)
     name = account.verification_account
-    return send_code(Purpose.LOG_IN, account=name, address=address, client=client, proven=True)
+    return send_code(
+        Purpose.LOG_IN, account=name, address=address, client=client, proven=True, trusted=True
+    )
 
 
-def confirm(account: Account, *, code: str, client: str) -> Account:
+def confirm(account: Account, *, code: str, asker: Asker) -> Account:
     """The account, once the code its password log-in was sent proves the mailbox."""
     address = Address(account.email)
+    client, _ = asker.counted(account)
     name = account.verification_account
-    check_code(Purpose.LOG_IN, account=name, address=address, code=code, client=client)
+    check_code(
+        Purpose.LOG_IN, account=name, address=address, code=code, client=client, trusted=True
+    )
     return account
 
 
-def complete(address: Address, *, code: str, client: str) -> Account:
+def complete(address: Address, *, code: str, asker: Asker) -> Account:
     """The account whose address the code proves (CodeRefused otherwise)."""
+    account, counting = counted_for(address, asker)
     name = address_account(address)
-    check_code(Purpose.LOG_IN, account=name, address=address, code=code, client=client)
-    account = find_by_email(address.key)
+    check_code(Purpose.LOG_IN, account=name, address=address, code=code, **counting)
     if account is None:
         raise CodeRefused(Verdict(Outcome.USED_UP))  # the account went while the code waited
     return account

@@ -42,5 +42,8 @@ def _send(address: Address, name: str, client: str) -> None:
 def complete(address: Address, *, code: str, password: str, client: str) -> Account:
     """Create the member once the code proves the address (AccountExists if a race won)."""
     check_domain(refusal_for_membership(address))
-    prove_for_new_password(Purpose.SIGN_UP, address, code=code, password=password, client=client)
+    counting = {"client": client}  # never an account's: the address has none yet
+    prove_for_new_password(
+        Purpose.SIGN_UP, address, code=code, password=password, counting=counting
+    )
     return add_account(address, password, role=Role.MEMBER)

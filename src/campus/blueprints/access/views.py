@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 from campus.blueprints.access import bp
 from campus.blueprints.access.forms import AddressForm, CodeAndPasswordForm
 from campus.blueprints.answers import code_sent_if_any, home_of, refusals
+from campus.blueprints.askers import asker
 from campus.blueprints.log_in import log_in, logged_out, login_page
 from campus.flows import login_by_code, password_reset, signup
 from campus.web.auth import sign_in
@@ -32,7 +33,7 @@ def login_post() -> Response:
 @bp.post("/login/code")
 @code_sending
 def login_code() -> Response:
-    login_by_code.request_code(AddressForm().validated().email.data, client=client_tag())
+    login_by_code.request_code(AddressForm().validated().email.data, asker=asker())
     return code_sent_if_any()
 
 
@@ -75,7 +76,7 @@ def reset_page() -> str:
 @bp.post("/password/reset/code")
 @code_sending
 def reset_code() -> Response:
-    password_reset.request_code(AddressForm().validated().email.data, client=client_tag())
+    password_reset.request_code(AddressForm().validated().email.data, asker=asker())
     return code_sent_if_any()
 
 
@@ -85,7 +86,7 @@ def reset_post() -> Response:
     form = CodeAndPasswordForm().validated()
     with refusals():
         account = password_reset.complete(
-            form.email.data, code=form.code.data, password=form.password.data, client=client_tag()
+            form.email.data, code=form.code.data, password=form.password.data, asker=asker()
         )
     # The code proved the mailbox: this browser may log in past a stranger's guessing.
     remember_device(account)
