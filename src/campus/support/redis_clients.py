@@ -14,6 +14,7 @@ fails fast and is answered 503, rather than waiting for the switch.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedS
 TIMEOUTS: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # redis-py's pool raises at once when every connection it may open is in use, and a
 # mail worker's every slot may be reading or writing a status at the same moment. So a
@@ -189,8 +191,11 @@ def patiently(call: Callable[[], T], *, tries: int = 4, pause: float = 0.25) -> 
     for attempt in range(tries):
         try:
             return call()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
             if attempt == tries - 1:
                 raise
-            time.sleep(pause * 2**attempt)
+            delay = pause * 2**attempt
+            # Said each time: a pool that runs dry or a Redis that lags shows in the log.
+            log.warning("Redis: %s: %s; trying again in %.2f s", type(exc).__name__, exc, delay)
+            time.sleep(delay)
     raise AssertionError("unreachable")
