@@ -8,6 +8,7 @@ from pathlib import Path
 import redis
 
 from tests.redis_process import RedisProcess
+from tests.smtp_server import LocalCA
 
 MASTER_NAME = "campus"
 # Quick to notice a lost master: a second of silence, then a vote of two of the three.
@@ -16,7 +17,8 @@ DOWN_AFTER_MS = 1000
 
 class SentinelCluster:
     """With ``password`` the master and replica ask for it (and the replica gives it to the
-    master); with ``sentinel_password`` the sentinels ask for theirs. ``server_extra`` are
+    master); with ``sentinel_password`` the sentinels ask for theirs; with ``tls`` every
+    server and sentinel speaks only TLS, among themselves too. ``server_extra`` are
     more settings for both servers, ``sentinel_extra`` more lines for each sentinel."""
 
     def __init__(
@@ -27,15 +29,18 @@ class SentinelCluster:
         sentinel_password: str | None = None,
         server_extra: tuple[str, ...] = (),
         sentinel_extra: str = "",
+        tls: LocalCA | None = None,
     ) -> None:
         self.directory = directory
         self.password = password
         self.sentinel_password = sentinel_password
+        self.tls = tls
         auth = ("--masterauth", password) if password else ()
-        self.master = RedisProcess((*auth, *server_extra), password=password)
+        over_tls = ("--tls-replication", "yes") if tls else ()
+        extra = (*auth, *over_tls, *server_extra)
+        self.master = RedisProcess(extra, password=password, tls=tls)
         self.replica = RedisProcess(
-            ("--replicaof", "127.0.0.1", str(self.master.port), *auth, *server_extra),
-            password=password,
+            ("--replicaof", "127.0.0.1", str(self.master.port), *extra), password=password, tls=tls
         )
         self.sentinels: list[RedisProcess] = []
         self.sentinel_extra = sentinel_extra
@@ -49,11 +54,15 @@ class SentinelCluster:
             found["REDIS_MASTER_PASSWORD"] = self.password
         if self.sentinel_password:
             found["REDIS_SENTINEL_PASSWORD"] = self.sentinel_password
+        if self.tls:
+            found["REDIS_SENTINEL_TLS"] = "true"
+            found["REDIS_CA_FILE"] = str(self.tls.ca_file)
         return found
 
     def server(self, port: int) -> redis.Redis:
         """A client of the master or the replica, by port."""
-        return redis.Redis(port=port, password=self.password)
+        (found,) = [p for p in (self.master, self.replica) if p.port == port]
+        return found.client()
 
     def start(self) -> SentinelCluster:
         self.master.start()
@@ -72,7 +81,13 @@ class SentinelCluster:
                 f"sentinel parallel-syncs {MASTER_NAME} 1\n"
                 f"{auth}{self.sentinel_extra}"
             )
-            sentinel = RedisProcess(("--sentinel",), str(config), password=self.sentinel_password)
+            over_tls = ("--tls-replication", "yes") if self.tls else ()
+            sentinel = RedisProcess(
+                ("--sentinel", *over_tls),
+                str(config),
+                password=self.sentinel_password,
+                tls=self.tls,
+            )
             self.sentinels.append(sentinel.start())
         # A failover needs the sentinels to know each other and the replica.
         if not _until(self._acquainted, 20):

@@ -178,3 +178,22 @@ def test_a_wrong_sentinel_password_is_named(make_app: Callable[..., Flask], tmp_
 
 def _took_writes(app: Flask) -> str:
     return "Redis answers and takes writes: codes, limits and the queue can use it.\n"
+
+
+@pytest.mark.redis
+def test_sentinel_over_tls_with_passwords(
+    make_app: Callable[..., Flask], smtp: tuple[int, Inbox], tmp_path: Path, ca: LocalCA
+) -> None:
+    cluster = SentinelCluster(
+        tmp_path, password="master-pass", sentinel_password="sentinel-pass", tls=ca
+    )
+    try:
+        cluster.start()
+        settings = queue_settings(smtp[0], **cluster.settings)
+        assert settings["REDIS_SENTINEL_TLS"] == "true"
+        requested_mailed_and_changed(make_app, settings, smtp[1], tmp_path)
+        # Without the CA, the sentinels' certificates are not trusted: named so.
+        untrusted = direct(make_app, **{**cluster.settings, "REDIS_CA_FILE": ""})
+        assert healthz_redis(untrusted) == (503, "error: certificate not trusted")
+    finally:
+        cluster.close()
