@@ -41,8 +41,9 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Three test processes on two cores: much of the suite waits on servers it started.
 test: $(VENV)/.installed-dev lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
 
 # Benchmarks (bench/README.md, docs/performance.md): a few minutes, never part of `make test`.
 bench: $(VENV)/.installed-dev

@@ -41,6 +41,16 @@ def _answers(url: str) -> bool:
     return True
 
 
+def for_this_worker(url: str) -> str:
+    """The Redis database of this pytest-xdist worker: one below the last for each (tests
+    flush theirs), so parallel workers never flush each other's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, database = url.rpartition("/")
+    return f"{base}/{int(database or 0) - int(worker[2:])}"
+
+
 class RedisServer:
     """A Redis the tests may use: the configured one, or one started for the session."""
 
@@ -51,7 +61,7 @@ class RedisServer:
         self._dir: str | None = None
 
     def start(self) -> None:
-        url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        url = for_this_worker(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
         if _answers(url):
             self.url = url
             return
