@@ -13,7 +13,7 @@ from campus.extensions import db
 from campus.models import Account, Role
 from campus.support.passwords import check_password
 from tests.app_fixtures import add_staff
-from tests.helpers import PASSWORD, Api, Person, last_code, log_in
+from tests.helpers import PASSWORD, Api, Person, add_addresses, last_code, log_in
 
 
 def test_email_is_unique_regardless_of_case_in_the_database(app: Flask) -> None:
@@ -216,13 +216,7 @@ def test_a_password_change_voids_the_log_in_and_reset_codes_of_every_address(
     app: Flask, staff: Person
 ) -> None:
     second = "second@example.com"
-    with app.app_context():
-        account = db.session.get(Account, staff.id)
-        assert account is not None
-        from campus.models import AccountEmail
-
-        account.addresses.append(AccountEmail(email=second, is_primary=False, place=2))
-        db.session.commit()
+    add_addresses(app, staff, second)
     outstanding = {address: _address_codes(app, address) for address in (staff.email, second)}
     result = app.test_cli_runner().invoke(
         args=["user", "password", staff.email, "--password", "a new passphrase"]
@@ -236,13 +230,7 @@ def test_an_email_change_voids_the_log_in_and_reset_codes_of_every_address(
     app: Flask, staff: Person
 ) -> None:
     second = "second@example.com"
-    with app.app_context():
-        account = db.session.get(Account, staff.id)
-        assert account is not None
-        from campus.models import AccountEmail
-
-        account.addresses.append(AccountEmail(email=second, is_primary=False, place=2))
-        db.session.commit()
+    add_addresses(app, staff, second)
     outstanding = _address_codes(app, second)
     api = log_in(staff, Api(app.test_client()))
     assert api.post("/cms/email_captcha", {"email": "moved@example.com"}).status_code == 200

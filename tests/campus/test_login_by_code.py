@@ -10,7 +10,16 @@ from flask import Flask
 
 from tests.app_fixtures import add_staff
 from tests.clock import FakeClock
-from tests.helpers import Api, Person, last_code, letters, member, settle, wrong_code
+from tests.helpers import (
+    Api,
+    Person,
+    add_addresses,
+    last_code,
+    letters,
+    member,
+    settle,
+    wrong_code,
+)
 
 UNKNOWN = "nobody@example.com"
 
@@ -204,19 +213,6 @@ GENEROUS = {
 }
 
 
-def _with_addresses(app: Flask, owner: Person, *others: str) -> list[str]:
-    from campus.extensions import db
-    from campus.models import Account, AccountEmail
-
-    with app.app_context():
-        account = db.session.get(Account, owner.id)
-        assert account is not None
-        for place, other in enumerate(others, start=2):
-            account.addresses.append(AccountEmail(email=other, is_primary=False, place=place))
-        db.session.commit()
-    return [owner.email, *others]
-
-
 @pytest.mark.parametrize(
     ("ask_path", "check"),
     [
@@ -230,7 +226,7 @@ def test_guesses_spread_over_an_accounts_addresses_meet_one_cap(
 ) -> None:
     app = make_app(**GENEROUS)
     owner = member(app)
-    addresses = _with_addresses(app, owner, "second@example.com", "third@example.com")
+    addresses = add_addresses(app, owner, "second@example.com", "third@example.com")
     confirm_path = "/login" if ask_path == "/login/code" else "/password/reset"
     guesser = client(app)
     wrong = 0
