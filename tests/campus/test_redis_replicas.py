@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from campus.support import redis_clients
 from tests.helpers import last_code
 from tests.queue_worker import staff_client, wait_until
 from tests.redis_process import RedisProcess
@@ -188,3 +189,54 @@ def test_a_master_without_replicas_is_not_waited_on(
         assert done.status_code == 200, done.get_json()
     finally:
         alone.close()
+
+
+@pytest.mark.redis
+def test_replicated_says_whether_the_replica_holds_every_earlier_write(
+    master: RedisProcess, replica: RedisProcess
+) -> None:
+    client = master.client()
+    client.lpush("queue-like", "a message")
+    assert redis_clients.replicated(client, replicas=1, timeout_ms=250)
+    replica.pause()
+    try:
+        assert not redis_clients.replicated(client, replicas=1, timeout_ms=250)
+    finally:
+        replica.resume()
+    alone = RedisProcess().start()
+    try:  # no replica to ask: nothing to wait for
+        assert redis_clients.replicated(alone.client(), replicas=1, timeout_ms=250)
+    finally:
+        alone.close()
+
+
+@pytest.mark.redis
+def test_a_queued_message_no_replica_confirms_answers_503_and_withdraws_its_code(
+    make_app: Callable[..., Flask],
+    master: RedisProcess,
+    replica: RedisProcess,
+    smtp: tuple[int, Inbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app(
+        REDIS_URL=master.url,
+        REDIS_WAIT_REPLICAS=1,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=smtp[0],
+    )
+    assert app.config["MAIL_DELIVERY"] == "queue"
+    api = staff_client(app)
+    asked: list[int] = []
+
+    def unconfirmed(client: Any, *, replicas: int, timeout_ms: int) -> bool:
+        asked.append(replicas)
+        return False  # as a replica that did not answer in time
+
+    monkeypatch.setattr(redis_clients, "replicated", unconfirmed)
+    refused = api.post("/cms/email_captcha", {"email": "unqueued@example.com"})
+    assert refused.status_code == 503, refused.get_json()
+    assert asked == [1]
+    monkeypatch.undo()
+    # Withdrawn, cooldown and all: asking again at once is not "too soon".
+    again = api.post("/cms/email_captcha", {"email": "unqueued@example.com"})
+    assert again.status_code == 200, again.get_json()

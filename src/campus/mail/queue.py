@@ -62,6 +62,16 @@ class QueueOutbox:
                 # Read by /healthz: how long the oldest message has waited.
                 headers={QUEUED_AT: time.time()},
             )
+            replicas = int(current_app.config["REDIS_WAIT_REPLICAS"])
+            # With replicas, a message is queued once they hold it: a master lost just
+            # after would otherwise take it along, and the code it carries would never
+            # arrive although the request was answered 200.
+            if replicas and not redis_clients.replicated(
+                redis_clients.shared(current_app),
+                replicas=replicas,
+                timeout_ms=int(current_app.config["REDIS_WAIT_MS"]),
+            ):
+                raise MailUnavailable("queue unavailable: no replica confirmed the message")
         except (KombuError, OperationalError, RedisError, OSError) as exc:
             raise MailUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
         return delivery

@@ -199,3 +199,22 @@ def patiently(call: Callable[[], T], *, tries: int = 4, pause: float = 0.25) -> 
             log.warning("Redis: %s: %s; trying again in %.2f s", type(exc).__name__, exc, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+# Written before each WAIT below: the wait is for this connection's last write, and
+# the replication stream keeps its order, so it covers every write answered before.
+_MARK = "campus:replicated"
+
+
+def replicated(client: redis.Redis, *, replicas: int, timeout_ms: int) -> bool:
+    """Whether the replicas, up to ``replicas`` of those the master has, hold every write
+    the master answered before this call (kombu's publish among them)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.set(_MARK, "1", px=60_000)
+    pipe.wait(replicas, timeout_ms)
+    _, confirmed = pipe.execute()
+    if int(confirmed) >= replicas:
+        return True
+    # Fewer: a replica lags, or there is none to ask (a master just promoted).
+    info: dict[str, Any] = client.info("replication")
+    return int(confirmed) >= min(replicas, int(info.get("connected_slaves", 0)))
