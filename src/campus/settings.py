@@ -124,8 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_WAIT_REPLICAS",
         int,
         None,
-        "replicas that must hold a new code, and a right code's spend, before the answer "
-        "(Redis `WAIT`), so that neither is lost with the master; 0 answers at once",
+        "replicas that must hold a new code (and its queued message), and a right code's "
+        "spend, before the answer (Redis `WAIT`), so that none is lost with the master; 0 "
+        "answers at once",
         shown="1 with `REDIS_SENTINELS`, else 0",
     ),
     Setting(
