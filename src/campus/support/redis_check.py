@@ -62,7 +62,7 @@ def diagnose(exc: BaseException, *, tls: bool) -> Kind:
             return Kind.WRONG_NAME if error.verify_code in _NAME_MISMATCH else Kind.UNTRUSTED
         if isinstance(error, MasterNotFoundError):
             return Kind.NO_MASTER
-        if isinstance(error, redis.ReadOnlyError) or _says(error, "NOREPLICAS"):
+        if redis_clients.refuses_writes(error):
             return Kind.NOT_WRITABLE
     for error in seen:
         if isinstance(error, ConnectionRefusedError):
@@ -77,10 +77,6 @@ def diagnose(exc: BaseException, *, tls: bool) -> Kind:
     if any(isinstance(error, TimeoutError | redis.TimeoutError) for error in seen):
         return Kind.TIMEOUT
     return Kind.OTHER
-
-
-def _says(error: BaseException, word: str) -> bool:
-    return isinstance(error, redis.ResponseError) and str(error).startswith(word)
 
 
 def probe(config: Mapping[str, Any]) -> Problem | None:

@@ -110,11 +110,11 @@ def server_options(config: Mapping[str, Any]) -> dict[str, Any]:
     ``REDIS_MASTER_PASSWORD`` and ``REDIS_MASTER_USERNAME``.
     """
     options: dict[str, Any] = {**TIMEOUTS, "max_connections": pool_size(config)}
-    if uses_tls(config):
+    tls = uses_tls(config)
+    if tls:
         options |= tls_options(config)
     if sentinels(config):
-        ssl = uses_tls(config)
-        options["connection_class"] = SentinelSSLConnection if ssl else SentinelConnection
+        options["connection_class"] = SentinelSSLConnection if tls else SentinelConnection
         for name, option in (
             ("REDIS_MASTER_USERNAME", "username"),
             ("REDIS_MASTER_PASSWORD", "password"),
