@@ -49,19 +49,11 @@ def code_if_account(purpose: Purpose, address: Address, *, asker: Asker) -> None
 def _code_if_account(
     purpose: Purpose, asker: Asker, address: Address, name: str, client: str
 ) -> None:
-    account = find_by_email(address.key)
+    account, counting = counted_for(address, asker)
     if account is None:
         issue_unsent(purpose, account=name, address=address, client=client)
         return
-    counted, trusted = asker.counted(account)
-    send_code(
-        purpose,
-        account=name,
-        address=address,
-        client=counted,
-        counted_as=account.verification_account,
-        trusted=trusted,
-    )
+    send_code(purpose, account=name, address=address, **counting)
 
 
 def counted_for(address: Address, asker: Asker) -> tuple[Account | None, dict[str, Any]]:
