@@ -12,12 +12,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+EXTENSION := packages/flask-emailcode
+
+# The extension is a distribution of its own; the app depends on it, and both are
+# installed editable so that a change to either is live.
+$(VENV)/.installed: pyproject.toml $(EXTENSION)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '$(EXTENSION)[redis,sqlalchemy,wtf,mailman,test]' -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml $(EXTENSION)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '$(EXTENSION)[redis,sqlalchemy,wtf,mailman,test]' -e '.[dev]'
 	touch $(VENV)/.installed $@
 
 # After changing user-facing text: extract it, merge it into the catalogs, and
@@ -27,6 +31,9 @@ messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o $(VENV)/messages.pot .
 	$(BIN)/pybabel update -i $(VENV)/messages.pot -d src/campus/translations --no-fuzzy-matching -w 100
 	$(BIN)/pybabel compile -d src/campus/translations
+	cd $(EXTENSION) && ../../$(BIN)/pybabel extract -F babel.cfg -k N_ -o ../../$(VENV)/emailcode.pot .
+	$(BIN)/pybabel update -i $(VENV)/emailcode.pot -d $(EXTENSION)/src/flask_emailcode/translations -D flask_emailcode --no-fuzzy-matching -w 100
+	$(BIN)/pybabel compile -d $(EXTENSION)/src/flask_emailcode/translations -D flask_emailcode
 
 run: $(VENV)/.installed
 	FLASK_DEBUG=1 $(BIN)/flask db upgrade
@@ -34,8 +41,8 @@ run: $(VENV)/.installed
 	FLASK_DEBUG=1 $(BIN)/flask run --host 127.0.0.1 --port 5000 --no-debugger
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench deploy
-	$(BIN)/ruff format --check src tests bench deploy
+	$(BIN)/ruff check src tests bench deploy $(EXTENSION)
+	$(BIN)/ruff format --check src tests bench deploy $(EXTENSION)
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-dev

@@ -20,8 +20,8 @@ import time
 
 import redis
 
-from verification.stores.base import Rules, Slot
-from verification.stores.redis import RedisCodeStore
+from flask_emailcode.core.stores.base import Rules, Slot
+from flask_emailcode.core.stores.redis import RedisCodeStore
 
 RULES = Rules(ttl=600_000, cooldown=0, max_attempts=5, cap=20, ceiling=100, window=86_400_000)
 

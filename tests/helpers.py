@@ -14,8 +14,8 @@ from campus.flows.accounts import create_account
 from campus.mail.mailbox import Letter, read_mailbox
 from campus.models import Role
 from campus.support.quiet import quiet
+from flask_emailcode.core.policy import DEFAULT_ALPHABET
 from tests.smtp_server import Inbox
-from verification.policy import DEFAULT_ALPHABET
 
 PASSWORD = "correct horse battery"
 

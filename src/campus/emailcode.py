@@ -28,7 +28,7 @@ from campus.support.budgets import Limited, take_sending_budgets
 from campus.support.events import event
 from campus.support.keyed import keyed
 from campus.support.locale import current_locale
-from verification import (
+from flask_emailcode.core import (
     Issued,
     IssueRefused,
     Outcome,
@@ -39,9 +39,9 @@ from verification import (
     Verifier,
     normalize_code,
 )
-from verification.stores.base import CodeStore
-from verification.stores.redis import RedisCodeStore
-from verification.stores.sql import SqlCodeStore, code_table, failure_table
+from flask_emailcode.core.stores.base import CodeStore
+from flask_emailcode.core.stores.redis import RedisCodeStore
+from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
 
 __all__ = [
     "CodeRefused",

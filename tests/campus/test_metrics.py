@@ -12,13 +12,13 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from campus.emailcode import Purpose
+from flask_emailcode.core import Outcome
 from tests.app_fixtures import SECRET, add_staff
 from tests.helpers import Api, log_in
 from tests.http_client import Client, production_env, serve
 from tests.queue_worker import Worker, queue_settings, wait_until
 from tests.services import free_port
 from tests.smtp_server import smtp_server
-from verification import Outcome
 
 TOKEN = "scrape-token-0123456789"
 

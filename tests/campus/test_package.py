@@ -30,21 +30,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment holding only the built wheel and its dependencies."""
+    """A fresh virtual environment holding only the built wheels (the app's and the
+    extension's it depends on) and their dependencies."""
     base = tmp_path_factory.mktemp("package")
     dist = base / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-        check=True,
-        cwd=base,
-    )
-    (wheel,) = dist.glob("*.whl")
+    for source in (ROOT, ROOT / "packages" / "flask-emailcode"):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
+            check=True,
+            cwd=base,
+        )
+    (wheel,) = dist.glob("campus_mail_code-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "campus/translations/zh/LC_MESSAGES/messages.mo" in names
     assert any(name.startswith("campus/migrations/versions/") for name in names)
     env = base / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    subprocess.run([env / "bin/pip", "install", "-q", str(wheel)], check=True, cwd=base)
+    subprocess.run(
+        [env / "bin/pip", "install", "-q", "--find-links", str(dist), str(wheel)],
+        check=True,
+        cwd=base,
+    )
     return env
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from campus.emailcode import verification_codes, verifier
 from campus.extensions import db
 from campus.models import AccountEmail, find_by_email
-from verification.codes import account_tag, code_digest, slot_id
+from flask_emailcode.core.codes import account_tag, code_digest, slot_id
 
 INDEX = "uq_accounts_email_lower"
 

@@ -1,48 +1,23 @@
-"""A storage for the ``limits`` library in the app's own SQL database.
-
-Without Redis, Flask-Limiter would count in each process's memory, so four
-gunicorn workers would each grant the whole budget. Here every hit is a row
-in ``rate_limit_hits``, which every process and host of a deployment shares.
-
-Each window is a log of hits (the moving-window strategy the app uses).
-Taking an entry is one atomic step: the count and the insert happen in one
-statement on SQLite, whose writers are serialised, and under a per-key
-advisory lock on PostgreSQL, where two transactions could otherwise both see
-room for one more.
+"""The app's ``limits`` storage in its own SQL database: Flask-Limiter builds storages
+from a URI alone, so ``campus+sql://<name>`` names an engine and table registered here,
+and the storage itself is the extension's (``flask_emailcode.limit_storage``).
 """
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
 from limits.errors import ConfigurationError
-from limits.storage import MovingWindowSupport, Storage
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    func,
-    literal,
-    select,
-    text,
-)
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import MetaData, Table
+from sqlalchemy.engine import Engine
+
+from flask_emailcode.limit_storage import SqlStorage as _ExtensionSqlStorage
+from flask_emailcode.limit_storage import hit_table as _hit_table
 
 SCHEME = "campus+sql"
 
-# Expired rows of keys no request touches again are swept now and then.
-_SWEEP_EVERY = 500
-
-# The limits library builds a storage from a URI alone; the URI names the
-# database registered here (options cannot carry it: Flask-Limiter merges them
-# across apps).
+# Options cannot carry the database: Flask-Limiter merges them across apps.
 # Held weakly: the app owns its engine, and an app that is gone takes it along.
 _DATABASES: dict[str, tuple[weakref.ref[Engine], Table]] = {}
 
@@ -55,139 +30,18 @@ def storage_uri(engine: Engine, table: Table) -> str:
 
 
 def hit_table(metadata: MetaData, name: str = "rate_limit_hits") -> Table:
-    """One row per counted request: its key, when, how many it counts, until when."""
-    return Table(
-        name,
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("key", String(255), nullable=False),
-        Column("at", Float, nullable=False),
-        Column("expires_at", Float, nullable=False, index=True),
-        Column("amount", Integer, nullable=False),
-        Index(f"ix_{name}_key_at", "key", "at"),
-    )
+    """One row per counted request (the app's table keeps its name)."""
+    return _hit_table(metadata, name)
 
 
-class SqlStorage(Storage, MovingWindowSupport):
-    """``campus+sql://``: rate-limit windows in a table of the app's database."""
+class SqlStorage(_ExtensionSqlStorage):
+    """``campus+sql://``: the extension's SQL storage, found from its URI."""
 
     STORAGE_SCHEME = [SCHEME]  # noqa: RUF012  (declared so by the base class)
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
-        super().__init__(uri, wrap_exceptions=wrap_exceptions)
-        engine, self._t = _DATABASES[uri.partition("://")[2]]
+        engine, table = _DATABASES[uri.partition("://")[2]]
         found = engine()
         if found is None:
             raise ConfigurationError(f"{uri}: its database is gone")
-        self._engine = found
-        self._writes = 0
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    @property
-    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return SQLAlchemyError
-
-    # The moving window: what the app's limits use.
-
-    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        if amount > limit:
-            return False
-        now = time.time()
-        t = self._t
-        used = (
-            select(func.coalesce(func.sum(t.c.amount), 0))
-            .where(t.c.key == key, t.c.at > now - expiry)
-            .scalar_subquery()
-        )
-        room = select(
-            literal(key, t.c.key.type),
-            literal(now, t.c.at.type),
-            literal(now + expiry, t.c.expires_at.type),
-            literal(amount, t.c.amount.type),
-        ).where(used + amount <= limit)
-        with self._engine.begin() as conn:
-            self._lock(conn, key)
-            conn.execute(t.delete().where(t.c.key == key, t.c.expires_at <= now))
-            # RETURNING, not rowcount: drivers report -1 for INSERT ... SELECT.
-            inserted = conn.execute(
-                t.insert()
-                .from_select(["key", "at", "expires_at", "amount"], room)
-                .returning(t.c.id)
-            ).first()
-            self._sweep(conn, now)
-        return inserted is not None
-
-    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = time.time()
-        t = self._t
-        with self._engine.connect() as conn:
-            oldest, count = conn.execute(
-                select(func.min(t.c.at), func.coalesce(func.sum(t.c.amount), 0)).where(
-                    t.c.key == key, t.c.at > now - expiry
-                )
-            ).one()
-        return (float(oldest) if oldest is not None else now), int(count)
-
-    # A fixed-window counter on the same rows, for the strategies that use one.
-
-    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = time.time()
-        t = self._t
-        with self._engine.begin() as conn:
-            self._lock(conn, key)
-            conn.execute(t.delete().where(t.c.key == key, t.c.expires_at <= now))
-            ends = conn.execute(select(func.min(t.c.expires_at)).where(t.c.key == key)).scalar()
-            conn.execute(
-                t.insert().values(key=key, at=now, expires_at=ends or now + expiry, amount=amount)
-            )
-            total = conn.execute(select(func.sum(t.c.amount)).where(t.c.key == key)).scalar()
-        return int(total or 0)
-
-    def get(self, key: str) -> int:
-        t = self._t
-        with self._engine.connect() as conn:
-            total = conn.execute(
-                select(func.sum(t.c.amount)).where(t.c.key == key, t.c.expires_at > time.time())
-            ).scalar()
-        return int(total or 0)
-
-    def get_expiry(self, key: str) -> float:
-        t = self._t
-        with self._engine.connect() as conn:
-            ends = conn.execute(
-                select(func.min(t.c.expires_at)).where(t.c.key == key, t.c.expires_at > time.time())
-            ).scalar()
-        return float(ends) if ends is not None else time.time()
-
-    def check(self) -> bool:
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return False
-        return True
-
-    def reset(self) -> int | None:
-        with self._engine.begin() as conn:
-            return int(conn.execute(self._t.delete()).rowcount)
-
-    def clear(self, key: str) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(self._t.delete().where(self._t.c.key == key))
-
-    def _lock(self, conn: Connection, key: str) -> None:
-        """Serialise writers of one key for the rest of the transaction."""
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-            )
-        # SQLite serialises every writer already; the one INSERT ... SELECT that
-        # counts and adds takes the write lock before it reads.
-
-    def _sweep(self, conn: Connection, now: float) -> None:
-        self._writes += 1
-        if self._writes % _SWEEP_EVERY == 0:
-            conn.execute(self._t.delete().where(self._t.c.expires_at <= now))
+        super().__init__(found, table, wrap_exceptions=wrap_exceptions)

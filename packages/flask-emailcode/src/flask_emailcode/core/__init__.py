@@ -6,16 +6,16 @@ secret key, and answers whether a typed code proves control of an address.
 
 from __future__ import annotations
 
-from verification.codes import generate_code, normalize_code
-from verification.errors import (
+from flask_emailcode.core.codes import generate_code, normalize_code
+from flask_emailcode.core.errors import (
     CooldownActive,
     IssueRefused,
     StoreUnavailable,
     TooManyFailures,
 )
-from verification.outcomes import Issued, Outcome, Verdict
-from verification.policy import Policy
-from verification.verifier import Verifier
+from flask_emailcode.core.outcomes import Issued, Outcome, Verdict
+from flask_emailcode.core.policy import Policy
+from flask_emailcode.core.verifier import Verifier
 
 __all__ = [
     "CooldownActive",

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine
 
-from tests.verification.conftest import KEY
-from verification import Outcome, Policy, Verifier
-from verification.stores import base
-from verification.stores.sql import SqlCodeStore, code_table, failure_table
+from flask_emailcode.core import Outcome, Policy, Verifier
+from flask_emailcode.core.stores import base
+from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
+from flask_emailcode.testing import KEY
 
 P, A, ADDR = "change_email", "account:owner", "timing@example.com"
 

@@ -8,11 +8,17 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from verification.codes import account_tag, code_digest, generate_code, normalize_code, slot_id
-from verification.errors import CooldownActive, TooManyFailures
-from verification.outcomes import Issued, Outcome, Verdict
-from verification.policy import Policy
-from verification.stores.base import CodeStore, Refusal, Rules, Slot
+from flask_emailcode.core.codes import (
+    account_tag,
+    code_digest,
+    generate_code,
+    normalize_code,
+    slot_id,
+)
+from flask_emailcode.core.errors import CooldownActive, TooManyFailures
+from flask_emailcode.core.outcomes import Issued, Outcome, Verdict
+from flask_emailcode.core.policy import Policy
+from flask_emailcode.core.stores.base import CodeStore, Refusal, Rules, Slot
 
 # Purposes and accounts go into digests joined by "|"; keeping them to a plain
 # alphabet keeps that join unambiguous.

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from verification.stores.base import CodeStore, Record, Refusal, Slot
+from flask_emailcode.core.stores.base import CodeStore, Record, Refusal, Slot
 
 __all__ = ["CodeStore", "Record", "Refusal", "Slot"]

@@ -23,7 +23,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Protocol
 
-from verification.outcomes import Outcome
+from flask_emailcode.core.outcomes import Outcome
 
 LIVE, SPENT, VOID = "live", "spent", "void"
 

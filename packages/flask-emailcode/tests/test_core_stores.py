@@ -8,12 +8,11 @@ import pytest
 import redis
 from sqlalchemy import MetaData, create_engine
 
-from tests.clock import FakeClock
-from tests.services import free_port
-from tests.verification.conftest import KEY
-from verification import Policy, StoreUnavailable, Verifier
-from verification.stores.redis import RedisCodeStore
-from verification.stores.sql import SqlCodeStore, code_table, failure_table
+from _services import free_port
+from flask_emailcode.core import Policy, StoreUnavailable, Verifier
+from flask_emailcode.core.stores.redis import RedisCodeStore
+from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
+from flask_emailcode.testing import KEY, FakeClock
 
 
 def test_redis_keys_of_one_account_share_one_cluster_hash_tag(redis_url: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 
-from verification.policy import Policy
+from flask_emailcode.core.policy import Policy
 
 _IGNORED = str.maketrans("", "", " \t\r\n-_\u00a0\u3000")
 

@@ -16,9 +16,9 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from verification.errors import StoreUnavailable
-from verification.outcomes import Outcome
-from verification.stores.base import Refusal, Rules, SaveResult, Slot, SpendResult
+from flask_emailcode.core.errors import StoreUnavailable
+from flask_emailcode.core.outcomes import Outcome
+from flask_emailcode.core.stores.base import Refusal, Rules, SaveResult, Slot, SpendResult
 
 _PREFIX = "vc"
 
@@ -197,8 +197,14 @@ class RedisCodeStore:
     promoted, before its old master returns to follow it) is not waited on.
     """
 
-    def __init__(self, client: redis.Redis, *, replicas: int = 0, wait_ms: int = 250) -> None:
+    def __init__(
+        self, client: redis.Redis, *, replicas: int = 0, wait_ms: int = 250, prefix: str = _PREFIX
+    ) -> None:
+        if not prefix or any(ch in prefix for ch in "{}: "):
+            raise ValueError(f"bad key prefix: {prefix!r}")
         self._client = client
+        # Two apps sharing one Redis keep their slots apart by prefix.
+        self._prefix = prefix
         self._replicas = replicas
         self._wait_ms = wait_ms
         self._save: Script = client.register_script(_SAVE)
@@ -211,14 +217,14 @@ class RedisCodeStore:
         self._seen = (replicas, 0.0)
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisCodeStore:
+    def from_url(cls, url: str, *, prefix: str = _PREFIX, **options: Any) -> RedisCodeStore:
         options.setdefault("socket_timeout", 1.0)
         options.setdefault("socket_connect_timeout", 1.0)
-        return cls(redis.Redis.from_url(url, **options))
+        return cls(redis.Redis.from_url(url, **options), prefix=prefix)
 
     def save(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SaveResult:
-        keys = [_slot_key(slot), _index_key(slot.account), _failures_key(slot)]
-        keys.append(_failures_key(slot, client))
+        keys = [self._slot_key(slot), self._index_key(slot.account), self._failures_key(slot)]
+        keys.append(self._failures_key(slot, client))
         args = [digest, now, rules.ttl, rules.cooldown, rules.max_attempts, rules.cap]
         args += [rules.window, rules.ceiling, client, rules.live_codes]
         try:
@@ -233,7 +239,7 @@ class RedisCodeStore:
         return SaveResult(Refusal(kind), int(number))
 
     def spend(self, slot: Slot, *, digest: str, now: int, rules: Rules, client: str) -> SpendResult:
-        keys = [_slot_key(slot), _failures_key(slot), _failures_key(slot, client)]
+        keys = [self._slot_key(slot), self._failures_key(slot), self._failures_key(slot, client)]
         args = [digest, now, rules.max_attempts, rules.ttl, rules.cap, rules.window]
         args += [rules.ceiling, client]
         try:
@@ -246,15 +252,15 @@ class RedisCodeStore:
 
     def withdraw(self, slot: Slot, *, digest: str, now: int, reopen: bool = True) -> bool:
         reopening = "1" if reopen else "0"
-        return bool(self._call(self._withdraw, [_slot_key(slot)], [digest, now, reopening]))
+        return bool(self._call(self._withdraw, [self._slot_key(slot)], [digest, now, reopening]))
 
     def revoke_account(self, account: str, *, now: int) -> int:
-        return int(self._call(self._revoke, [_index_key(account)], []))
+        return int(self._call(self._revoke, [self._index_key(account)], []))
 
     def ping(self) -> None:
         # A write, not a PING: a master that may not write (too few replicas, or
         # demoted) still answers PING, and every operation here writes.
-        self._call(lambda **_: self._client.set(f"{_PREFIX}:ping", "1", px=1000), [], [])
+        self._call(lambda **_: self._client.set(f"{self._prefix}:ping", "1", px=1000), [], [])
 
     def _durable(self, script: Script, keys: list[str], args: list[Any], *, done: str) -> Any:
         """Run ``script``; with ``replicas``, an answer of ``done`` stands only once the
@@ -316,20 +322,17 @@ class RedisCodeStore:
             return [_text(item) for item in result]
         return result
 
+    def _slot_key(self, slot: Slot) -> str:
+        return f"{self._prefix}:{{{slot.account}}}:{slot.id}"
+
+    def _failures_key(self, slot: Slot, client: str | None = None) -> str:
+        """The slot's account and purpose's failures; with ``client``, that client's alone."""
+        key = f"{self._prefix}:{{{slot.account}}}:failures:{slot.purpose}"
+        return key if client is None else f"{key}:{client}"
+
+    def _index_key(self, account: str) -> str:
+        return f"{self._prefix}:{{{account}}}:slots"
+
 
 def _text(item: Any) -> Any:
     return item.decode() if isinstance(item, bytes) else item
-
-
-def _slot_key(slot: Slot) -> str:
-    return f"{_PREFIX}:{{{slot.account}}}:{slot.id}"
-
-
-def _failures_key(slot: Slot, client: str | None = None) -> str:
-    """The slot's account and purpose's failures; with ``client``, that client's alone."""
-    key = f"{_PREFIX}:{{{slot.account}}}:failures:{slot.purpose}"
-    return key if client is None else f"{key}:{client}"
-
-
-def _index_key(account: str) -> str:
-    return f"{_PREFIX}:{{{account}}}:slots"

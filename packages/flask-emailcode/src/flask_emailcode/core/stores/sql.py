@@ -31,9 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from verification.errors import StoreUnavailable
-from verification.outcomes import Outcome
-from verification.stores.base import (
+from flask_emailcode.core.errors import StoreUnavailable
+from flask_emailcode.core.outcomes import Outcome
+from flask_emailcode.core.stores.base import (
     LIVE,
     SPENT,
     VOID,
