@@ -1,0 +1,186 @@
+"""``EMAILCODE_STORAGE_URI``: one URI names where codes, budgets and delivery statuses live.
+
+- ``memory://``: this process's memory (debug and testing only);
+- ``sqlalchemy://``: the app's Flask-SQLAlchemy ``db`` (its tables join ``db.metadata``,
+  so the app's migrations create them);
+- any SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg://...``): an engine of
+  the extension's own, whose tables it creates;
+- ``redis://``, ``rediss://``, ``redis+sentinel://host:port,host:port/master``.
+
+A scheme of one's own is added with ``register_scheme``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from limits.storage import MemoryStorage, Storage, storage_from_string
+
+from flask_emailcode.core.errors import StoreUnavailable
+from flask_emailcode.core.stores.base import CodeStore
+from flask_emailcode.core.stores.memory import MemoryCodeStore
+
+
+class StatusBook(Protocol):
+    """Delivery statuses: ``queued``, ``sent``, ``failed`` and what a sender reports."""
+
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None: ...
+
+    def get(self, delivery: str) -> tuple[str, str] | None:
+        """``(status, owner)``, or None when unknown or expired."""
+
+
+@dataclass
+class Backend:
+    """What one storage URI gives: the code store, the budgets' storage, the statuses."""
+
+    codes: CodeStore
+    limits: Storage
+    statuses: StatusBook
+    # Whether the storage is shared by every process (memory is not).
+    shared: bool = True
+
+
+Factory = Callable[[str, Mapping[str, Any], str, Any], Backend]
+_SCHEMES: dict[str, Factory] = {}
+
+
+def register_scheme(scheme: str, factory: Factory) -> None:
+    """Let ``EMAILCODE_STORAGE_URI`` name a backend of one's own:
+    ``factory(uri, options, key_prefix, app) -> Backend``."""
+    _SCHEMES[scheme] = factory
+
+
+def backend_for(uri: str, *, options: Mapping[str, Any], prefix: str, app: Any) -> Backend:
+    scheme = urlsplit(uri).scheme
+    if scheme in _SCHEMES:
+        return _SCHEMES[scheme](uri, options, prefix, app)
+    if scheme.startswith(("redis", "rediss")):
+        return _redis(uri, options, prefix)
+    if scheme == "sqlalchemy":
+        return _flask_sqlalchemy(app, options)
+    if "://" in uri:
+        return _sql(uri, options)
+    raise ValueError(f"EMAILCODE_STORAGE_URI: {uri!r} is not a storage URI")
+
+
+class _MemoryBook:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, str, float]] = {}
+
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None:
+        with self._lock:
+            self._entries[delivery] = (status, owner, time.time() + ttl)
+
+    def get(self, delivery: str) -> tuple[str, str] | None:
+        with self._lock:
+            found = self._entries.get(delivery)
+        if found is None or found[2] <= time.time():
+            return None
+        return found[0], found[1]
+
+
+def memory_backend() -> Backend:
+    return Backend(MemoryCodeStore(), MemoryStorage(), _MemoryBook(), shared=False)
+
+
+def _redis(uri: str, options: Mapping[str, Any], prefix: str) -> Backend:
+    import redis
+    from redis.sentinel import Sentinel
+
+    from flask_emailcode.core.stores.redis import RedisCodeStore
+
+    client_options = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, **options}
+    parts = urlsplit(uri)
+    if parts.scheme == "redis+sentinel":
+        hosts = [
+            (host, int(port or 26379))
+            for host, _, port in (h.rpartition(":") for h in parts.netloc.split("@")[-1].split(","))
+        ]
+        master = parts.path.strip("/").split("/")[0]
+        # As in ``limits``: a password in the URL is the sentinels' and the master's.
+        secret = {"password": parts.password} if parts.password else {}
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            hosts, sentinel_kwargs={**client_options, **secret}, **client_options
+        )
+        client = sentinel.master_for(master, **secret)  # type: ignore[no-untyped-call]
+    else:
+        client = redis.Redis.from_url(uri, **client_options)
+    limits = storage_from_string(uri, **options)
+    if not isinstance(limits, Storage):  # pragma: no cover - only async URIs build these
+        raise TypeError("not a synchronous limits storage")
+    return Backend(RedisCodeStore(client, prefix=prefix), limits, _RedisBook(client, prefix))
+
+
+class _RedisBook:
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None:
+        self._call(lambda: self._client.set(self._key(delivery), f"{status}|{owner}", ex=ttl))
+
+    def get(self, delivery: str) -> tuple[str, str] | None:
+        found = self._call(lambda: self._client.get(self._key(delivery)))
+        if found is None:
+            return None
+        status, _, owner = found.decode().partition("|")
+        return status, owner
+
+    def _key(self, delivery: str) -> str:
+        return f"{self._prefix}:delivery:{delivery}"
+
+    def _call(self, operation: Callable[[], Any]) -> Any:
+        import redis
+
+        try:
+            return operation()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+
+def _flask_sqlalchemy(app: Any, options: Mapping[str, Any]) -> Backend:
+    db = app.extensions.get("sqlalchemy")
+    if db is None:
+        raise ValueError(
+            "EMAILCODE_STORAGE_URI is sqlalchemy:// but Flask-SQLAlchemy is not initialised "
+            "on this app: call db.init_app(app) before emailcode.init_app(app)"
+        )
+    with app.app_context():
+        engine = db.engine
+    return sql_backend(engine, db.metadata, create=False)
+
+
+def _sql(uri: str, options: Mapping[str, Any]) -> Backend:
+    from sqlalchemy import MetaData, create_engine
+
+    engine = create_engine(uri, **options)
+    return sql_backend(engine, MetaData(), create=True)
+
+
+def sql_backend(engine: Any, metadata: Any, *, create: bool, prefix: str = "emailcode") -> Backend:
+    """The SQL backend on ``engine``; its tables are declared on ``metadata`` (once), and
+    created when ``create`` is true."""
+    from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
+    from flask_emailcode.limit_storage import SqlStorage, hit_table
+    from flask_emailcode.sql_statuses import SqlBook, status_table
+
+    def table(name: str, make: Callable[..., Any]) -> Any:
+        return metadata.tables.get(name) if name in metadata.tables else make(metadata, name)
+
+    codes = table(f"{prefix}_codes", code_table)
+    failures = table(f"{prefix}_failures", failure_table)
+    hits = table(f"{prefix}_limit_hits", hit_table)
+    statuses = table(f"{prefix}_deliveries", status_table)
+    if create:
+        for each in (codes, failures, hits, statuses):
+            each.create(engine, checkfirst=True)
+    return Backend(
+        SqlCodeStore(engine, codes, failures), SqlStorage(engine, hits), SqlBook(engine, statuses)
+    )
