@@ -121,3 +121,33 @@ def emailcode_capture(app: Flask, emailcode: EmailCode):  # type: ignore[no-unty
     stack.enter_context(app.app_context())
     stack.enter_context(emailcode.capture())
     return stack
+
+
+def test_an_app_hands_over_its_own_redis_client_and_sql_tables(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from limits.storage import storage_from_string
+    from sqlalchemy import MetaData, create_engine, inspect
+
+    from flask_emailcode.storage import redis_backend, sql_backend
+
+    client = redis.Redis.from_url(redis_url)
+    backend = redis_backend(client, limits=storage_from_string(redis_url), prefix="own")
+    engine = create_engine(f"sqlite:///{tmp_path / 'own.sqlite3'}")
+    tables = sql_backend(
+        engine, MetaData(), create=True, names={"codes": "old_codes", "failures": "old_failures"}
+    )
+    assert {"old_codes", "old_failures", "emailcode_limit_hits"} <= set(
+        inspect(engine).get_table_names()
+    )
+    for handed in (backend, tables):
+        app = make_app()
+        emailcode = EmailCode(app, storage=handed)
+        with app.test_request_context(), emailcode.capture() as outbox:
+            emailcode.send("sign_up", to="a@example.com")
+            with pytest.raises(TooSoon):
+                emailcode.send("sign_up", to="a@example.com")
+            assert emailcode.verify("sign_up", address="a@example.com", code=outbox[0].code)
+    assert any(key.startswith(b"own:") for key in client.scan_iter())
+    client.close()
+    engine.dispose()

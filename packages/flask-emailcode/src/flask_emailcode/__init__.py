@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "EmailCode": "flask_emailcode.extension",
+    "Holder": "flask_emailcode.extension",
     "Sent": "flask_emailcode.results",
     "Proof": "flask_emailcode.results",
     "CodeMail": "flask_emailcode.mail",
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
         TooSoon,
         Unavailable,
     )
-    from flask_emailcode.extension import EmailCode
+    from flask_emailcode.extension import EmailCode, Holder
     from flask_emailcode.mail import CodeMail
     from flask_emailcode.results import Proof, Sent
 
@@ -59,6 +60,7 @@ __all__ = [
     "CodeRefused",
     "EmailCode",
     "EmailCodeError",
+    "Holder",
     "Locked",
     "MailUnavailable",
     "Outcome",

@@ -49,6 +49,16 @@ BY_ADDRESS = "addr:"
 _FAILED = ("failed", "bounced", "complained")
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who holds an address, as ``send_quietly``'s ``mail_if`` may say: the account its
+    codes' failures count for (so every address of one account shares one cap), and
+    whether the asker is that account's owner (past the ceiling all clients share)."""
+
+    counted_as: str | None = None
+    trusted: bool = False
+
+
 @dataclass
 class State:
     """What ``init_app`` built for one app."""
@@ -196,6 +206,7 @@ class EmailCode:
         counted_as: str | None = None,
         trusted: bool = False,
         mailbox_budget: bool = True,
+        count_request: bool = True,
     ) -> Sent:
         """Issue a code for ``purpose`` and mail it to ``to``.
 
@@ -206,18 +217,46 @@ class EmailCode:
         under another account (all addresses of one account share one cap);
         ``trusted`` lifts the ceiling all clients share (the owner's own browser);
         ``mailbox_budget=False`` spends no share of the mailbox's budget (the request
-        already proved a password, so strangers must not be able to stop it).
+        already proved a password, so strangers must not be able to stop it);
+        ``count_request=False`` when the app counted this request's client and account
+        budgets itself, before the view.
         """
-        address = _address(to)
-        slot = self._slot_account(address, account)
-        client = self._client(client)
-        self._sender_now()  # a missing mail extension is the app's error: before anything
-        self._take_request_budgets(client, account)
-        issued = self._issue(
-            purpose, address, slot, client, counted_as, trusted, mailbox_budget=mailbox_budget
+        return self._send(
+            purpose,
+            _address(to),
+            account,
+            self._client(client),
+            Holder(counted_as=counted_as, trusted=trusted),
+            mailbox_budget=mailbox_budget,
+            count_request=count_request,
         )
+
+    def _send(
+        self,
+        purpose: str,
+        address: Address,
+        account: str | None,
+        client: str,
+        counting: Holder,
+        *,
+        mailbox_budget: bool = True,
+        count_request: bool = True,
+        locale: str | None = None,
+    ) -> Sent:
+        slot = self._slot_account(address, account)
+        counted_as = counting.counted_as
+        self._sender_now()  # a missing mail extension is the app's error: before anything
+        if count_request:
+            self._take_request_budgets(client, account)
+        issued = self._issue(
+            purpose, address, slot, client, counted_as, counting.trusted,
+            mailbox_budget=mailbox_budget,
+        )  # fmt: skip
         delivery = _delivery_id()
-        mail = self._write(purpose, address, issued.code, issued.expires_in, delivery, account)
+        mail = self._write(
+            purpose, address, issued.code, issued.expires_in, delivery, account, locale,
+            counted_as=counted_as,
+        )  # fmt: skip
         try:
             self._deliver(mail, owner=account)
         except Exception as exc:
@@ -225,7 +264,6 @@ class EmailCode:
             if isinstance(exc, EmailCodeError):
                 raise
             raise MailUnavailable(f"mail: {type(exc).__name__}") from exc
-        sent = Sent(issued.resend_after, issued.expires_in, delivery, issued.earlier)
         signals.code_issued.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
             purpose=purpose,
@@ -234,50 +272,48 @@ class EmailCode:
             delivery=delivery,
             earlier=issued.earlier,
         )
-        return sent
+        return Sent(issued.resend_after, issued.expires_in, delivery, issued.earlier)
 
     def send_quietly(
         self,
         purpose: str,
         *,
         to: str,
-        mail_if: Callable[[Address], bool] | None = None,
+        mail_if: Callable[[Address], Holder | bool | None] | None = None,
         otherwise: Callable[[Address], Any] | None = None,
         client: str | None = None,
-        counted_as: str | None = None,
     ) -> Sent:
-        """Answer exactly as ``send`` would, but mail the code only if ``mail_if(address)``
-        (by default the ``address_holder`` hook) is true, and decide that after the
-        answer has gone, so neither the answer nor its timing tells a stranger whether
-        an account holds the address. Otherwise ``otherwise(address)`` runs (a notice
-        of the app's, say). The code is issued either way, so cooldowns, budgets and
-        answers to guesses are the same."""
+        """Answer the same whether or not an account holds ``to``, and do the work after
+        the answer: look the address up (``mail_if``, by default the ``address_holder``
+        hook), then mail a code if it is held, or else issue one that is never mailed
+        (``hold``) and call ``otherwise(address)`` (a notice of the app's, say).
+
+        Neither the answer nor its timing tells a stranger anything: the answer is
+        the policy's (``resend_after``, ``expires_in``), and a code refused by its
+        cooldown or a budget is simply not sent. ``mail_if`` may return a ``Holder``
+        to file the code's failures under the holder's account (``counted_as``).
+        """
         decide = mail_if or self._address_holder
         if decide is None:
             raise RuntimeError("send_quietly needs mail_if= or an @emailcode.address_holder")
         address = _address(to)
-        slot = self._slot_account(address, None)
         client = self._client(client)
-        self._take_request_budgets(client, None)
-        issued = self._issue(purpose, address, slot, client, counted_as, False)
-        delivery = _delivery_id()
         locale = self._locale()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         def afterwards() -> None:
             with app.app_context():
-                if not decide(address):
-                    if otherwise is not None:
-                        otherwise(address)
-                    return
-                mail = self._write(
-                    purpose, address, issued.code, issued.expires_in, delivery, None, locale
-                )
+                held = decide(address)
+                counting = held if isinstance(held, Holder) else Holder()
                 try:
-                    self._deliver(mail, owner=None)
-                except Exception as exc:  # noqa: BLE001  (after the answer: nobody to raise to)
-                    self._void(purpose, address, slot, issued.code, counted_as, delivery)
-                    self._report_failure(delivery, permanent=False, reason=type(exc).__name__)
+                    if held:
+                        self._send(purpose, address, None, client, counting, locale=locale)
+                        return
+                    self.hold(purpose, to=address.value, client=client)
+                except TooSoon:
+                    return  # signalled as code_limited; the answer already said the same
+                if otherwise is not None:
+                    otherwise(address)
 
         if has_request_context():
             # Submitted once the view has answered (teardown), so no part of the work can
@@ -285,7 +321,30 @@ class EmailCode:
             g.setdefault("_emailcode_after_the_answer", []).append(afterwards)
         else:
             _state().quiet.submit(afterwards)
-        return Sent(issued.resend_after, issued.expires_in, delivery, issued.earlier)
+        policy = self._verifier(purpose).policy
+        return Sent(policy.resend_cooldown, policy.ttl, _delivery_id())
+
+    def hold(
+        self,
+        purpose: str,
+        *,
+        to: str,
+        account: str | None = None,
+        client: str | None = None,
+        counted_as: str | None = None,
+        count_request: bool = True,
+    ) -> Sent:
+        """Issue a code that is never mailed, so that the slot behaves as if one had been:
+        the same cooldown, budgets, answers to guesses and count of earlier codes. For
+        where mailing would tell a stranger whether an account holds the address.
+        Raises exactly where ``send`` would."""
+        address = _address(to)
+        slot = self._slot_account(address, account)
+        client = self._client(client)
+        if count_request:
+            self._take_request_budgets(client, account)
+        issued = self._issue(purpose, address, slot, client, counted_as, False)
+        return Sent(issued.resend_after, issued.expires_in, _delivery_id(), issued.earlier)
 
     def verify(
         self,
@@ -344,9 +403,24 @@ class EmailCode:
             address,
             self._slot_account(address, mail.account),
             mail.code,
-            None,
+            mail.counted_as,
             mail.delivery,
         )
+
+    def withdraw_code(
+        self,
+        purpose: str,
+        *,
+        address: str,
+        code: str,
+        account: str | None = None,
+        counted_as: str | None = None,
+    ) -> bool:
+        """Void one code known by its parts, for a sender that kept them rather than the
+        ``CodeMail`` (a worker in another process); the slot's other codes stay valid."""
+        found = _address(address)
+        slot = self._slot_account(found, account)
+        return self._void(purpose, found, slot, code, counted_as, "")
 
     def report(
         self, mail: CodeMail, status: str, *, permanent: bool = True, reason: str = ""
@@ -562,6 +636,8 @@ class EmailCode:
         delivery: str,
         account: str | None,
         locale: str | None = None,
+        *,
+        counted_as: str | None = None,
     ) -> CodeMail:
         rules = _state().purposes[purpose]
         locale = locale or self._locale()
@@ -577,7 +653,7 @@ class EmailCode:
             subject=subject, text=text, html=html, sent_at=sent_at, expires_in=expires_in,
             code_in_subject=rules.code_in_subject,
             from_address=config["EMAILCODE_DEFAULT_SENDER"] or config.get("MAIL_DEFAULT_SENDER"),
-            code=code, account=account,
+            code=code, account=account, counted_as=counted_as,
         )  # fmt: skip
 
     def _sender_now(self) -> Sender:

@@ -43,6 +43,7 @@ class CodeMail:
     # Who the code was for, so a sender that learns later the mail failed can
     # have it withdrawn (``EmailCode.undelivered``).
     account: str | None = None
+    counted_as: str | None = None
 
     def __repr__(self) -> str:
         return f"CodeMail(purpose={self.purpose!r}, delivery={self.delivery!r}, code='***')"

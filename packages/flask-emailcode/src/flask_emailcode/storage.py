@@ -94,8 +94,6 @@ def _redis(uri: str, options: Mapping[str, Any], prefix: str) -> Backend:
     import redis
     from redis.sentinel import Sentinel
 
-    from flask_emailcode.core.stores.redis import RedisCodeStore
-
     client_options = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, **options}
     parts = urlsplit(uri)
     if parts.scheme == "redis+sentinel":
@@ -115,7 +113,24 @@ def _redis(uri: str, options: Mapping[str, Any], prefix: str) -> Backend:
     limits = storage_from_string(uri, **options)
     if not isinstance(limits, Storage):  # pragma: no cover - only async URIs build these
         raise TypeError("not a synchronous limits storage")
-    return Backend(RedisCodeStore(client, prefix=prefix), limits, _RedisBook(client, prefix))
+    return redis_backend(client, limits=limits, prefix=prefix)
+
+
+def redis_backend(
+    client: Any,
+    *,
+    limits: Storage,
+    prefix: str = "emailcode",
+    replicas: int = 0,
+    wait_ms: int = 250,
+) -> Backend:
+    """The Redis backend on a client an app built itself (its own pool, Sentinel, TLS):
+    for ``EmailCode(storage=...)``. With ``replicas``, a new code and a spend stand only
+    once that many replicas hold them (``WAIT`` for ``wait_ms``), else StoreUnavailable."""
+    from flask_emailcode.core.stores.redis import RedisCodeStore
+
+    codes = RedisCodeStore(client, prefix=prefix, replicas=replicas, wait_ms=wait_ms)
+    return Backend(codes, limits, _RedisBook(client, prefix))
 
 
 class _RedisBook:
@@ -164,9 +179,20 @@ def _sql(uri: str, options: Mapping[str, Any]) -> Backend:
     return sql_backend(engine, MetaData(), create=True)
 
 
-def sql_backend(engine: Any, metadata: Any, *, create: bool, prefix: str = "emailcode") -> Backend:
-    """The SQL backend on ``engine``; its tables are declared on ``metadata`` (once), and
-    created when ``create`` is true."""
+def sql_backend(
+    engine: Any,
+    metadata: Any,
+    *,
+    create: bool,
+    prefix: str = "emailcode",
+    names: Mapping[str, str] | None = None,
+) -> Backend:
+    """The SQL backend on ``engine``, for ``EmailCode(storage=...)`` too; its tables are
+    declared on ``metadata`` (once), and created when ``create`` is true. ``names`` may
+    rename any of ``codes``, ``failures``, ``limit_hits`` and ``deliveries`` (an app whose
+    migrations already made them under other names)."""
+    named = {kind: f"{prefix}_{kind}" for kind in ("codes", "failures", "limit_hits", "deliveries")}
+    named.update(names or {})
     from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
     from flask_emailcode.limit_storage import SqlStorage, hit_table
     from flask_emailcode.sql_statuses import SqlBook, status_table
@@ -174,10 +200,10 @@ def sql_backend(engine: Any, metadata: Any, *, create: bool, prefix: str = "emai
     def table(name: str, make: Callable[..., Any]) -> Any:
         return metadata.tables.get(name) if name in metadata.tables else make(metadata, name)
 
-    codes = table(f"{prefix}_codes", code_table)
-    failures = table(f"{prefix}_failures", failure_table)
-    hits = table(f"{prefix}_limit_hits", hit_table)
-    statuses = table(f"{prefix}_deliveries", status_table)
+    codes = table(named["codes"], code_table)
+    failures = table(named["failures"], failure_table)
+    hits = table(named["limit_hits"], hit_table)
+    statuses = table(named["deliveries"], status_table)
     if create:
         for each in (codes, failures, hits, statuses):
             each.create(engine, checkfirst=True)
