@@ -24,6 +24,7 @@ _EXPORTS = {
     "Budget": "flask_emailcode.budgets",
     "Address": "flask_emailcode.addresses",
     "Outcome": "flask_emailcode.core",
+    "normalize_code": "flask_emailcode.core",
     "EmailCodeError": "flask_emailcode.errors",
     "TooSoon": "flask_emailcode.errors",
     "Locked": "flask_emailcode.errors",
@@ -37,7 +38,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from flask_emailcode.addresses import Address
     from flask_emailcode.budgets import Budget
-    from flask_emailcode.core import Outcome
+    from flask_emailcode.core import Outcome, normalize_code
     from flask_emailcode.errors import (
         AddressRefused,
         CodeRefused,
@@ -69,6 +70,7 @@ __all__ = [
     "StoreUnavailable",
     "TooSoon",
     "Unavailable",
+    "normalize_code",
 ]
 
 

@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, current_app, g, has_request_context, request
 from flask_emailcode import signals
 from flask_emailcode.addresses import Address, BadAddress, parse_address
 from flask_emailcode.budgets import Budget, Budgets
-from flask_emailcode.core import CooldownActive, Outcome, TooManyFailures, Verifier
+from flask_emailcode.core import CooldownActive, Outcome, Policy, TooManyFailures, Verifier
 from flask_emailcode.core import StoreUnavailable as EngineStoreUnavailable
 from flask_emailcode.errors import (
     AddressRefused,
@@ -83,7 +83,8 @@ class EmailCode:
     arguments are hooks that override the config: ``sender`` (a callable taking a
     ``CodeMail``), ``client_key`` (who is asking, as an opaque tag), ``address_holder``
     (whether an account holds an address, for ``send_quietly``), ``clock``
-    (seconds since the epoch), ``storage`` (a ready ``Backend``).
+    (seconds since the epoch), ``storage`` (a ready ``Backend``, or a callable building
+    one from each app).
     """
 
     def __init__(
@@ -94,7 +95,7 @@ class EmailCode:
         client_key: Callable[[], str] | None = None,
         address_holder: Callable[[Address], bool] | None = None,
         clock: Callable[[], float] | None = None,
-        storage: Backend | None = None,
+        storage: Backend | Callable[[Flask], Backend] | None = None,
     ) -> None:
         self._sender = sender
         self._client_key = client_key
@@ -130,7 +131,10 @@ class EmailCode:
         key = secret if isinstance(secret, bytes) else str(secret).encode("utf-8")
         if len(key) < 16:
             raise ConfigError("EMAILCODE_SECRET_KEY (or SECRET_KEY) must hold at least 16 bytes")
-        backend = self._storage or self._backend(app)
+        if callable(self._storage):
+            backend = self._storage(app)  # one backend per app, built from its config
+        else:
+            backend = self._storage or self._backend(app)
         overrides = {**config["EMAILCODE_PURPOSES"]}
         for name, declared in self._purposes.items():
             overrides[name] = {**overrides.get(name, {}), **declared}
@@ -145,7 +149,7 @@ class EmailCode:
             ),
             purposes={name: build(name, config, values) for name, values in overrides.items()},
             sender=self._sender or _configured_sender(app),
-            clock=self._clock or time.time,
+            clock=self._clock or config["EMAILCODE_CLOCK"] or time.time,
         )
 
     def _backend(self, app: Flask) -> Backend:
@@ -356,17 +360,20 @@ class EmailCode:
         client: str | None = None,
         counted_as: str | None = None,
         trusted: bool = False,
+        count_request: bool = True,
     ) -> Proof:
         """Check a typed code and, if right, spend it in the same atomic step.
 
         Raises ``CodeRefused`` (``outcome``, ``attempts_left``) for a wrong, expired or
-        spent code, ``Locked`` past the failure cap, ``TooSoon`` past the checking budget.
+        spent code, ``Locked`` past the failure cap, ``TooSoon`` past the checking budget
+        (``count_request=False`` where the app counted it before the view).
         """
         found = _address(address)
         slot = self._slot_account(found, account)
         client = self._client(client)
-        state = _state()
-        state.budgets.spend([self._budget("checks", "EMAILCODE_VERIFY_LIMIT_PER_IP", client)])
+        if count_request:
+            checks = self._budget("checks", "EMAILCODE_VERIFY_LIMIT_PER_IP", client)
+            _state().budgets.spend([checks])
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
             verdict = self._verifier(purpose).verify(
@@ -428,10 +435,10 @@ class EmailCode:
         """A sender that finishes later says how a delivery ended: ``sent``, or ``failed``
         (``bounced``, ``complained``), which withdraws the code and signals
         ``delivery_failed``."""
-        owner = self.keyed("owner", mail.account or "")
-        _state().backend.statuses.put(
-            mail.delivery, status=status, owner=owner, ttl=mail.expires_in
-        )
+        statuses = _state().backend.statuses
+        if statuses is not None:
+            owner = self.keyed("owner", mail.account or "")
+            statuses.put(mail.delivery, status=status, owner=owner, ttl=mail.expires_in)
         if status in _FAILED:
             self.withdraw(mail)
             self._report_failure(mail.delivery, permanent=permanent, reason=reason)
@@ -439,7 +446,10 @@ class EmailCode:
     def status(self, delivery: str, *, account: str | None = None) -> str | None:
         """``queued``, ``sent`` or a failure, for the account (or address-keyed request)
         that asked; None for an unknown delivery or someone else's."""
-        found = _state().backend.statuses.get(delivery)
+        statuses = _state().backend.statuses
+        if statuses is None:
+            raise RuntimeError("this app's storage keeps no delivery statuses (statuses=None)")
+        found = statuses.get(delivery)
         if found is None or not hmac.compare_digest(found[1], self.keyed("owner", account or "")):
             return None
         return found[0]
@@ -453,6 +463,10 @@ class EmailCode:
         for value in set(addresses):
             total += verifier.revoke_account(self._slot_account(parse_address(value), None))
         return total
+
+    def policy(self, purpose: str) -> Policy:
+        """The rules a purpose's codes live by (``ttl``, ``resend_cooldown``, ...)."""
+        return self._verifier(purpose).policy
 
     # -- budgets any app may use ----------------------------------------------------------
 
@@ -666,16 +680,18 @@ class EmailCode:
 
     def _deliver(self, mail: CodeMail, *, owner: str | None) -> None:
         state = _state()
-        statuses = state.backend.statuses
-        keyed_owner = self.keyed("owner", owner or "")
         if state.outboxes:
             for outbox in state.outboxes:
                 outbox.append(mail)
-            statuses.put(mail.delivery, status="sent", owner=keyed_owner, ttl=mail.expires_in)
-            return
-        answer = self._sender_now()(mail)
-        status = "queued" if answer == "queued" else "sent"
-        statuses.put(mail.delivery, status=status, owner=keyed_owner, ttl=mail.expires_in)
+            answer = None
+        else:
+            answer = self._sender_now()(mail)
+        if state.backend.statuses is not None:
+            status = "queued" if answer == "queued" else "sent"
+            owner_tag = self.keyed("owner", owner or "")
+            state.backend.statuses.put(
+                mail.delivery, status=status, owner=owner_tag, ttl=mail.expires_in
+            )
 
 
 def current_emailcode() -> EmailCode:

@@ -140,6 +140,13 @@ SETTINGS: tuple[Setting, ...] = (
         "the mail's language when the request asks for none the extension has",
     ),
     Setting(
+        "EMAILCODE_CLOCK",
+        None,
+        "a callable giving the time in seconds, for every code, budget window and mail "
+        "date (tests move it instead of sleeping)",
+        shown="`time.time`",
+    ),
+    Setting(
         "EMAILCODE_REGISTER_ERRORHANDLERS",
         True,
         "answer the extension's refusals as JSON (429 with `Retry-After`, 400, 503)",

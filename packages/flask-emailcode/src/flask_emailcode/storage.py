@@ -41,7 +41,8 @@ class Backend:
 
     codes: CodeStore
     limits: Storage
-    statuses: StatusBook
+    # None where the app keeps delivery statuses itself (``status`` then refuses).
+    statuses: StatusBook | None
     # Whether the storage is shared by every process (memory is not).
     shared: bool = True
 
@@ -123,6 +124,7 @@ def redis_backend(
     prefix: str = "emailcode",
     replicas: int = 0,
     wait_ms: int = 250,
+    statuses: bool = True,
 ) -> Backend:
     """The Redis backend on a client an app built itself (its own pool, Sentinel, TLS):
     for ``EmailCode(storage=...)``. With ``replicas``, a new code and a spend stand only
@@ -130,7 +132,7 @@ def redis_backend(
     from flask_emailcode.core.stores.redis import RedisCodeStore
 
     codes = RedisCodeStore(client, prefix=prefix, replicas=replicas, wait_ms=wait_ms)
-    return Backend(codes, limits, _RedisBook(client, prefix))
+    return Backend(codes, limits, _RedisBook(client, prefix) if statuses else None)
 
 
 class _RedisBook:
@@ -186,6 +188,7 @@ def sql_backend(
     create: bool,
     prefix: str = "emailcode",
     names: Mapping[str, str] | None = None,
+    statuses: bool = True,
 ) -> Backend:
     """The SQL backend on ``engine``, for ``EmailCode(storage=...)`` too; its tables are
     declared on ``metadata`` (once), and created when ``create`` is true. ``names`` may
@@ -203,10 +206,11 @@ def sql_backend(
     codes = table(named["codes"], code_table)
     failures = table(named["failures"], failure_table)
     hits = table(named["limit_hits"], hit_table)
-    statuses = table(named["deliveries"], status_table)
+    tables = [codes, failures, hits]
+    if statuses:
+        tables.append(table(named["deliveries"], status_table))
     if create:
-        for each in (codes, failures, hits, statuses):
+        for each in tables:
             each.create(engine, checkfirst=True)
-    return Backend(
-        SqlCodeStore(engine, codes, failures), SqlStorage(engine, hits), SqlBook(engine, statuses)
-    )
+    book = SqlBook(engine, tables[3]) if statuses else None
+    return Backend(SqlCodeStore(engine, codes, failures), SqlStorage(engine, hits), book)
