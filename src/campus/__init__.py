@@ -54,8 +54,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
-    emailcode.init_app(app)
     rate_limits.init_app(app)
+    emailcode.init_app(app)
     mail_delivery.init_app(app)
     quiet.init_app(app)
 

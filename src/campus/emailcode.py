@@ -1,17 +1,19 @@
-"""The binding: the app's one door to the verification engine, configured by ``EMAILCODE_*``.
+"""The binding: the campus app as Flask-EmailCode's first user.
 
-No other module of the app imports ``verification`` (an import-linter contract
-holds it). The engine knows slots, digests and stores; this module adds what
-an app needs around it: one verifier per app, codes bound to an account and
-a mailbox, the mail that carries each code, the sending budgets, security
-events, and the engine's types the layers above may name.
+The extension issues, checks and spends codes; this module gives it what is the
+campus's own: its storage (the app's database tables, or its Redis client with
+Sentinel, TLS and replica waits), its mail pipeline (a code mail becomes a
+``MailRequest`` for the outbox, sent inline or queued for the worker), its clock,
+the purposes it knows, and the campus names of what the extension raises and
+signals (security events are written from the extension's signals). The app
+imports only the extension's public names (an import-linter contract).
 """
 
 from __future__ import annotations
 
 import enum
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,26 +24,28 @@ from campus.mail.messages import MailRequest
 from campus.mail.outbox import outbox
 from campus.mail.signals import delivery_failed
 from campus.settings import uses_redis
-from campus.support import clock, redis_clients
+from campus.support import redis_clients
 from campus.support.addresses import Address
-from campus.support.budgets import Limited, take_sending_budgets
+from campus.support.budgets import Limited, budget_storage
 from campus.support.events import event
 from campus.support.keyed import keyed
 from campus.support.locale import current_locale
-from flask_emailcode.core import (
-    Issued,
-    IssueRefused,
+from flask_emailcode import (
+    Address as ExtensionAddress,
+)
+from flask_emailcode import (
+    CodeMail,
+    EmailCode,
+    Locked,
+    MailUnavailable,
     Outcome,
-    Policy,
     StoreUnavailable,
-    TooManyFailures,
-    Verdict,
-    Verifier,
+    TooSoon,
     normalize_code,
 )
-from flask_emailcode.core.stores.base import CodeStore
-from flask_emailcode.core.stores.redis import RedisCodeStore
-from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
+from flask_emailcode import CodeRefused as Refusal
+from flask_emailcode import signals as code_signals
+from flask_emailcode.storage import Backend, redis_backend, sql_backend, sql_tables
 
 __all__ = [
     "CodeRefused",
@@ -57,12 +61,26 @@ __all__ = [
     "init_app",
     "issue_unsent",
     "normalize_code",
+    "ping",
+    "policy",
     "send_code",
-    "verifier",
 ]
 
-verification_codes = code_table(db.metadata)
-verification_failures = failure_table(db.metadata)
+# The tables the app's migrations made before the extension existed keep their names.
+_TABLES = {
+    "codes": "verification_codes",
+    "failures": "verification_failures",
+    "limit_hits": "rate_limit_hits",
+}
+# The Redis key prefix codes have always had, so codes outstanding at an upgrade stay valid.
+_PREFIX = "vc"
+# Declared on the app's metadata at import, so its migrations and schema checks see them.
+_CODE_TABLES = sql_tables(db.metadata, names=_TABLES, kinds=("codes", "failures"))
+verification_codes = _CODE_TABLES["codes"]
+verification_failures = _CODE_TABLES["failures"]
+_BY_ADDRESS = "addr:"
+# The extension's names for its budgets, as the app's events and metrics call them.
+_SCOPES = {"per_address": "code-per-address", "global": "code-global"}
 
 
 class Purpose(enum.StrEnum):
@@ -73,6 +91,34 @@ class Purpose(enum.StrEnum):
     RESET_PASSWORD = "reset_password"  # noqa: S105  (a purpose, not a password)
     LOG_IN = "log_in"
     ADD_EMAIL = "add_email"
+
+
+class IssueRefused(Exception):
+    """No code may be issued for this slot yet: ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class CooldownActive(IssueRefused):
+    """A code was sent moments ago."""
+
+
+class TooManyFailures(IssueRefused):
+    """Too many wrong codes for the account and purpose; locked until they age out."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check, with the tries left after a wrong code."""
+
+    outcome: Outcome
+    attempts_left: int = 0
+
+    @property
+    def is_ok(self) -> bool:
+        return self.outcome is Outcome.OK
 
 
 class CodeRefused(Exception):
@@ -95,45 +141,79 @@ class Sent:
 
 
 def address_account(address: Address) -> str:
-    """The account name for flows keyed by an address alone (sign-up, reset).
-
-    It is the same whether or not an account has the address, so nothing about
-    the codes for it tells the two apart; and the same for every spelling of one
-    mailbox, so ``+tags`` share one cooldown and one failure count.
-    """
+    """The account name for flows keyed by an address alone (sign-up, reset): the same
+    whether or not an account has it, and for every spelling of one mailbox. It is the
+    name the extension gives such codes (``account=None``)."""
     return f"{_BY_ADDRESS}{keyed('address', address.mailbox)}"
 
 
-_BY_ADDRESS = "addr:"
+def _storage(app: Flask) -> Backend:
+    """The app's own storage: Redis as the app reaches it, else its database."""
+    with app.app_context():
+        limits = budget_storage()
+        if uses_redis(app.config):
+            return redis_backend(
+                redis_clients.shared(app),
+                limits=limits,
+                prefix=_PREFIX,
+                replicas=int(app.config["REDIS_WAIT_REPLICAS"]),
+                wait_ms=int(app.config["REDIS_WAIT_MS"]),
+                statuses=False,  # the delivery log keeps them (``mail.statuses``)
+            )
+        return sql_backend(db.engine, db.metadata, create=False, names=_TABLES, statuses=False)
+
+
+def _to_outbox(mail: CodeMail) -> str:
+    """The extension's code mail, handed to the app's outbox: written there in the app's
+    own templates and sent inline or queued for the worker."""
+    request = MailRequest(
+        kind=f"{mail.purpose}_code",
+        to=mail.to,
+        locale=current_locale(),
+        context={
+            "code": mail.code,
+            "minutes": max(1, mail.expires_in // 60),
+            # Each mail says when it was sent and has a subject of its own, so a
+            # late one is told from the newest, and mail clients do not fold them.
+            "sent_at": mail.sent_at.timestamp(),
+            "code_in_subject": mail.code_in_subject,
+        },
+        issued={
+            "purpose": mail.purpose,
+            "account": mail.account or "",
+            "address": mail.to,
+            "counted_as": mail.counted_as or "",
+        },
+    )
+    owner = mail.account or address_account(Address(mail.to))
+    outbox().send(request, owner=owner, ttl=mail.expires_in, delivery=mail.delivery)
+    return "queued" if current_app.config["MAIL_DELIVERY"] == "queue" else "sent"
+
+
+emailcode = EmailCode(sender=_to_outbox, storage=_storage)
 
 
 def init_app(app: Flask) -> None:
-    """Build the verifier once from config and keep it in ``app.extensions``."""
-    store: CodeStore
-    if uses_redis(app.config):
-        store = RedisCodeStore(
-            redis_clients.shared(app),
-            replicas=int(app.config["REDIS_WAIT_REPLICAS"]),
-            wait_ms=int(app.config["REDIS_WAIT_MS"]),
-        )
-    else:
-        with app.app_context():
-            engine = db.engine
-            store = SqlCodeStore(engine, verification_codes, verification_failures)
-    app.extensions["campus.verifier"] = Verifier(
-        policy=Policy.from_mapping(app.config),
-        store=store,
-        secret_key=app.config["SECRET_KEY"].encode("utf-8"),
-        # Tests move time by hand; everyone else gets the wall clock.
-        clock=app.config.get("CAMPUS_CLOCK", time.time),
-    )
+    """Bind the extension to the app's settings, storage and clock."""
+    app.config.setdefault("EMAILCODE_CLOCK", app.config.get("CAMPUS_CLOCK"))
+    app.config.setdefault("EMAILCODE_KEY_PREFIX", "campus")
+    app.config.setdefault("EMAILCODE_RATELIMIT_ENABLED", app.config["RATELIMIT_ENABLED"])
+    # The app answers every refusal itself, in its envelope and its language.
+    app.config.setdefault("EMAILCODE_REGISTER_ERRORHANDLERS", False)
+    app.config.setdefault("EMAILCODE_DEFAULT_LOCALE", "zh_Hans")
+    emailcode.init_app(app)
     # The mail layer knows no codes: it says a delivery failed, and the code goes here.
     delivery_failed.connect(_withdraw_undelivered)
 
 
-def verifier() -> Verifier:
-    found: Verifier = current_app.extensions["campus.verifier"]
-    return found
+def policy(purpose: str = Purpose.SIGN_UP) -> Any:
+    """The rules of a purpose's codes (``ttl``, ``resend_cooldown``, ...)."""
+    return emailcode.policy(purpose)
+
+
+def ping() -> None:
+    """Raise StoreUnavailable unless the code store answers."""
+    emailcode.ping()
 
 
 def send_code(
@@ -150,80 +230,37 @@ def send_code(
 
     ``proven``: the request already proved the account's password, so strangers'
     requests to the same mailbox must not stop this mail: it spends no share of the
-    mailbox's budget (only the global one), its slot being bound to the account,
-    which only a right password reaches. ``counted_as`` and ``trusted`` are the
-    engine's (``Verifier.issue``): whose failures, and whether the owner asks.
+    mailbox's budget. The request's client and account budgets were counted before
+    the view (``web.rate_limits``).
     """
-    issued = _issue(
-        purpose,
-        account=account,
-        address=address,
-        client=client,
-        proven=proven,
-        counted_as=counted_as,
-        trusted=trusted,
-    )
-    request = MailRequest(
-        kind=f"{purpose}_code",
-        to=address.value,
-        locale=current_locale(),
-        context={
-            "code": issued.code,
-            "minutes": max(1, issued.expires_in // 60),
-            # Each mail says when it was sent and has a subject of its own, so a
-            # late one is told from the newest, and mail clients do not fold them.
-            "sent_at": clock.now(),
-            "code_in_subject": purpose in current_app.config["EMAILCODE_CODE_IN_SUBJECT"],
-        },
-        issued={
-            "purpose": purpose,
-            "account": account,
-            "address": address.mailbox,
-            "counted_as": counted_as or "",
-        },
-    )
-    try:
-        delivery = outbox().send(request, owner=account, ttl=issued.expires_in)
-    except Exception:
-        # Whatever went wrong, an undelivered code must not stay valid.
-        _withdraw(
-            purpose=purpose,
-            account=account,
-            address=address.mailbox,
-            code=issued.code,
+    with _campus_refusals():
+        sent = emailcode.send(
+            purpose,
             to=address.value,
+            account=_bound(account),
+            client=client,
             counted_as=counted_as,
+            trusted=trusted,
+            mailbox_budget=not proven,
+            count_request=False,
         )
-        raise
-    event("code.issued", account=account, address=address.value, purpose=purpose, delivery=delivery)
-    return Sent(
-        resend_after=issued.resend_after,
-        expires_in=issued.expires_in,
-        delivery=delivery,
-        earlier=issued.earlier,
-    )
+    return Sent(sent.resend_after, sent.expires_in, sent.delivery, sent.earlier)
 
 
 def issue_unsent(purpose: Purpose, *, account: str, address: Address, client: str) -> int:
-    """Issue a code that is never mailed, so the slot behaves as if one had been.
-
-    Used where mailing a code would tell a stranger whether an account exists:
-    the cooldown, attempt count, answers to guesses and the count of earlier codes
-    still alive (returned, as ``Sent.earlier``) are then the same. Raises
-    IssueRefused exactly when a real code would have been refused, so a notice
-    sent in its place goes no more often than a code would.
-    """
-    return _issue(purpose, account=account, address=address, client=client).earlier
+    """Issue a code that is never mailed, so the slot behaves as if one had been; returns
+    the earlier codes still alive. Raises exactly where a real code would be refused."""
+    with _campus_refusals():
+        held = emailcode.hold(
+            purpose, to=address.value, account=_bound(account), client=client, count_request=False
+        )
+    return held.earlier
 
 
 def revoke_every_code(account: str, addresses: Iterable[str]) -> int:
-    """Void every outstanding code of an account: those bound to it (changing the email,
-    adding an address) and those bound to each of its addresses alone (log-in by code,
-    password reset), which know no account. Returns how many."""
-    total = verifier().revoke_account(account)
-    for value in set(addresses):
-        total += verifier().revoke_account(address_account(Address(value)))
-    return total
+    """Void every outstanding code of an account: those bound to it and those bound to
+    each of its addresses alone (log-in by code, password reset). Returns how many."""
+    return emailcode.revoke(account=account, addresses=addresses)
 
 
 def check_code(
@@ -236,125 +273,119 @@ def check_code(
     counted_as: str | None = None,
     trusted: bool = False,
 ) -> Verdict:
-    """Verify and spend a typed code, log the outcome, and raise CodeRefused unless right."""
+    """Verify and spend a typed code, and raise CodeRefused unless it is right."""
+    with _campus_refusals():
+        try:
+            emailcode.verify(
+                purpose,
+                address=address.value,
+                code=code,
+                account=_bound(account),
+                client=client,
+                counted_as=counted_as,
+                trusted=trusted,
+                count_request=False,
+            )
+        except Refusal as refused:
+            raise CodeRefused(Verdict(refused.outcome, refused.attempts_left)) from None
+    return Verdict(Outcome.OK)
+
+
+def _bound(account: str) -> str | None:
+    """The extension's ``account``: None for a slot keyed by the address alone."""
+    return None if account.startswith(_BY_ADDRESS) else account
+
+
+@contextmanager
+def _campus_refusals() -> Iterator[None]:
+    """The extension's refusals under the names the app's flows and handlers know."""
     try:
-        verdict = verifier().verify(
-            purpose=purpose,
-            account=account,
-            address=address.mailbox,
-            code=code,
-            client=client,
-            counted_as=counted_as,
-            trusted=trusted,
-        )
-    except TooManyFailures as capped:
-        _log_limited(capped, account, address, purpose)
-        raise
-    event(
-        "code.verified" if verdict.is_ok else "code.refused",
-        account=account,
-        address=address.value,
-        purpose=purpose,
-        outcome=verdict.outcome.value,
-        attempts_left=verdict.attempts_left,
-    )
-    if not verdict.is_ok:
-        raise CodeRefused(verdict)
-    return verdict
-
-
-def _issue(
-    purpose: Purpose,
-    *,
-    account: str,
-    address: Address,
-    client: str,
-    proven: bool = False,
-    counted_as: str | None = None,
-    trusted: bool = False,
-) -> Issued:
-    """Issue a code, then spend the mailbox's sending budget; on any refusal, nothing stays.
-
-    The cooldown is checked first (a code refused by it spends no budget); the
-    budget is taken atomically after, so racing requests cannot overshoot it.
-    """
-    try:
-        issued = verifier().issue(
-            purpose=purpose,
-            account=account,
-            address=address.mailbox,
-            client=client,
-            counted_as=counted_as,
-            trusted=trusted,
-        )
-    except IssueRefused as refused:
-        _log_limited(refused, account, address, purpose)
-        raise
-    try:
-        take_sending_budgets(address, mailbox=not proven)
-    except Limited as limited:
-        verifier().withdraw(
-            purpose=purpose,
-            account=account,
-            address=address.mailbox,
-            code=issued.code,
-            counted_as=counted_as,
-        )
-        event(
-            "code.limited",
-            account=account,
-            address=address.value,
-            purpose=purpose,
-            limit=limited.scope,
-            retry_after=limited.retry_after,
-        )
-        raise
-    return issued
-
-
-def _withdraw(
-    *, purpose: str, account: str, address: str, code: str, to: str, counted_as: str | None
-) -> None:
-    """Void an undelivered code (``to`` is where it was going, for the event line).
-
-    A code bound to an account may be asked for again at once. One bound to an
-    address alone keeps its cooldown: a slot whose code nobody was sent (no account
-    has the address) keeps it too, so a mailbox that refuses mail must not answer
-    its next request otherwise (and spend its budget faster) than an unknown one.
-    """
-    withdrawn = verifier().withdraw(
-        purpose=purpose,
-        account=account,
-        address=address,
-        code=code,
-        reopen=not account.startswith(_BY_ADDRESS),
-        counted_as=counted_as,
-    )
-    if withdrawn:
-        event("code.withdrawn", account=account, address=to, purpose=purpose)
+        yield
+    except Locked as error:
+        raise TooManyFailures(error.retry_after) from None
+    except TooSoon as error:
+        if error.scope == "cooldown":
+            raise CooldownActive(error.retry_after) from None
+        raise Limited(error.retry_after, scope=_SCOPES.get(error.scope, error.scope)) from None
+    except MailUnavailable as error:
+        # The outbox's own failure, which the app's handlers answer.
+        raise (error.__cause__ or error) from None
 
 
 def _withdraw_undelivered(sender: Any, *, request: MailRequest, **_: Any) -> None:
     """Void the code a mail request carried: it could not be delivered."""
     if request.issued:
         slot = request.issued
-        _withdraw(
-            purpose=slot["purpose"],
-            account=slot["account"],
+        emailcode.withdraw_code(
+            slot["purpose"],
             address=slot["address"],
             code=str(request.context["code"]),
-            to=request.to,
+            account=slot["account"] or None,
             counted_as=slot.get("counted_as") or None,
         )
 
 
-def _log_limited(refused: IssueRefused, account: str, address: Address, purpose: str) -> None:
-    reason = "failure_cap" if isinstance(refused, TooManyFailures) else "cooldown"
+# Security events, from the extension's signals: the account is the slot's name (an
+# address-keyed slot's keyed name), the address the one the code was for.
+
+
+def _account(account: str | None, address: ExtensionAddress | None) -> str | None:
+    if account is not None:
+        return account
+    return address_account(Address(address.value)) if address is not None else None
+
+
+@code_signals.code_issued.connect
+def _issued(app: Any, *, purpose: str, account: str | None, address: Any, **fields: Any) -> None:
     event(
-        "code.limited",
-        account=account,
+        "code.issued",
+        account=_account(account, address),
         address=address.value,
         purpose=purpose,
-        limit=reason,
-        retry_after=refused.retry_after,
+        delivery=fields["delivery"],
+    )
+
+
+@code_signals.code_verified.connect
+def _verified(app: Any, *, purpose: str, account: str | None, address: Any) -> None:
+    event(
+        "code.verified",
+        account=_account(account, address),
+        address=address.value,
+        purpose=purpose,
+        outcome=Outcome.OK.value,
+        attempts_left=0,
+    )
+
+
+@code_signals.code_refused.connect
+def _refused(app: Any, *, purpose: str, account: str | None, address: Any, **fields: Any) -> None:
+    event(
+        "code.refused",
+        account=_account(account, address),
+        address=address.value,
+        purpose=purpose,
+        outcome=fields["outcome"].value,
+        attempts_left=fields["attempts_left"],
+    )
+
+
+@code_signals.code_limited.connect
+def _limited(
+    app: Any, *, purpose: str | None, account: str | None, address: Any, **fields: Any
+) -> None:
+    event(
+        "code.limited",
+        account=_account(account, address),
+        address=address.value if address is not None else None,
+        purpose=purpose,
+        limit=_SCOPES.get(fields["scope"], fields["scope"]),
+        retry_after=fields["retry_after"],
+    )
+
+
+@code_signals.code_withdrawn.connect
+def _withdrawn(app: Any, *, purpose: str, account: str | None, address: Any, **_: Any) -> None:
+    event(
+        "code.withdrawn", account=_account(account, address), address=address.value, purpose=purpose
     )

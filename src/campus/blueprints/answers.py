@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from campus.emailcode import CodeRefused, Outcome, Sent, Verdict, verifier
+from campus.emailcode import CodeRefused, Outcome, Sent, Verdict, policy
 from campus.flows.account_emails import MAX_ADDRESSES, NotYours, PrimaryStays, TooManyAddresses
 from campus.flows.errors import AccountExists, DomainRefused, SameAddress, WeakPassword
 from campus.mail.outbox import delivery_log
@@ -88,11 +88,11 @@ def code_sent(sent: Sent) -> Response:
 
 def code_sent_if_any() -> Response:
     """The same answer whether or not an account has the address (sign-up, reset)."""
-    policy = verifier().policy
+    rules = policy()
     return ok(
         _("If the address can receive it, a code is on its way. Check your inbox."),
-        resend_after=policy.resend_cooldown,
-        expires_in=policy.ttl,
+        resend_after=rules.resend_cooldown,
+        expires_in=rules.ttl,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select
 
-from campus.emailcode import Purpose, Sent, issue_unsent, send_code, verifier
+from campus.emailcode import Purpose, Sent, issue_unsent, policy, send_code
 from campus.extensions import db
 from campus.flows.notices import send_notice
 from campus.models import Account, AccountEmail
@@ -29,18 +29,18 @@ def send_code_or_tell_owner(
     if holder is None or holder == account.id:
         return send_code(purpose, account=name, address=address, client=client)
     earlier = issue_unsent(purpose, account=name, address=address, client=client)
-    policy = verifier().policy
+    rules = policy(purpose)
     delivery = send_notice(
         "address_in_use_notice",
         to=address.value,
         owner=name,
         context={"reset_url": public_url("/password/reset")},
-        ttl=policy.ttl,
+        ttl=rules.ttl,
     )
     event("code.withheld", account=name, address=address.value)
     return Sent(
-        resend_after=policy.resend_cooldown,
-        expires_in=policy.ttl,
+        resend_after=rules.resend_cooldown,
+        expires_in=rules.ttl,
         delivery=delivery,
         earlier=earlier,
     )

@@ -21,7 +21,9 @@ class MailUnavailable(RuntimeError):
 
 
 class Outbox(Protocol):
-    def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
+    def send(
+        self, request: MailRequest, *, owner: str, ttl: int, delivery: str | None = None
+    ) -> str:
         """Deliver or enqueue ``request``; return its delivery id, readable by ``owner``."""
 
 
@@ -31,7 +33,9 @@ class DirectOutbox:
     def __init__(self, log: DeliveryLog) -> None:
         self.log = log
 
-    def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
+    def send(
+        self, request: MailRequest, *, owner: str, ttl: int, delivery: str | None = None
+    ) -> str:
         started = time.monotonic()
         message = render(request)
         taken_by = None
@@ -52,7 +56,7 @@ class DirectOutbox:
                 continue
             taken_by = relay.name
             break
-        delivery = new_delivery_id()
+        delivery = delivery or new_delivery_id()
         status, why = Status.SENT, None
         if taken_by is None:
             DELIVERIES.labels("failed", word(type(failure).__name__)).inc()

@@ -43,8 +43,10 @@ class QueueOutbox:
     def __init__(self, log: DeliveryLog) -> None:
         self.log = log
 
-    def send(self, request: MailRequest, *, owner: str, ttl: int) -> str:
-        delivery = new_delivery_id()
+    def send(
+        self, request: MailRequest, *, owner: str, ttl: int, delivery: str | None = None
+    ) -> str:
+        delivery = delivery or new_delivery_id()
         token = seal(request, secret_key=current_app.config["SECRET_KEY"])
         deadline = time.time() + ttl
         try:

@@ -58,10 +58,17 @@ def budget_storage() -> Storage:
 class Budget:
     """One limit taken in code, atomically, in the storage Flask-Limiter uses."""
 
-    def __init__(self, setting: str, scope: str, key: str) -> None:
+    def __init__(
+        self, setting: str, scope: str, key: str, *, counted_as: str | None = None
+    ) -> None:
         self.scope = scope
         self.item: RateLimitItem = parse(str(current_app.config[setting]))
-        self.identifiers = (str(current_app.config["RATELIMIT_KEY_PREFIX"]), scope, key)
+        # ``counted_as``: the scope the count is kept under, when another counter shares it.
+        self.identifiers = (
+            str(current_app.config["RATELIMIT_KEY_PREFIX"]),
+            counted_as or scope,
+            key,
+        )
 
     @cached_property
     def _strategy(self) -> MovingWindowRateLimiter:
@@ -159,16 +166,20 @@ def sending_budgets(address: Address, *, mailbox: bool = True) -> list[Budget]:
     false), and the global one.
 
     The mailbox is keyed, so the limiter's keys name no one; ``A@X.com`` and
-    ``a+tag@x.com`` share one budget.
+    ``a+tag@x.com`` share one budget. They are counted under the names Flask-EmailCode
+    counts a code's under, in the same storage, so codes and notices share each budget.
     """
     if not limiter.enabled:
         return []
     budgets = []
     if mailbox:
-        key = keyed("limit", address.mailbox)
-        budgets.append(Budget("EMAILCODE_LIMIT_PER_ADDRESS", "code-per-address", key))
+        key = keyed("limit.per_address", address.mailbox)
+        budgets.append(
+            Budget("EMAILCODE_LIMIT_PER_ADDRESS", "code-per-address", key, counted_as="per_address")
+        )
     if current_app.config.get("EMAILCODE_LIMIT_GLOBAL"):
-        budgets.append(Budget("EMAILCODE_LIMIT_GLOBAL", "code-global", "all"))
+        key = keyed("limit.global", "all")
+        budgets.append(Budget("EMAILCODE_LIMIT_GLOBAL", "code-global", key, counted_as="global"))
     return budgets
 
 

@@ -181,6 +181,39 @@ def _sql(uri: str, options: Mapping[str, Any]) -> Backend:
     return sql_backend(engine, MetaData(), create=True)
 
 
+KINDS = ("codes", "failures", "limit_hits", "deliveries")
+
+
+def sql_tables(
+    metadata: Any,
+    *,
+    prefix: str = "emailcode",
+    names: Mapping[str, str] | None = None,
+    kinds: tuple[str, ...] = KINDS,
+) -> dict[str, Any]:
+    """The extension's tables declared on ``metadata`` (each once; one already declared is
+    reused), so an app's migrations see them: ``codes``, ``failures``, ``limit_hits`` and
+    ``deliveries``, named ``<prefix>_<kind>`` unless ``names`` says otherwise."""
+    from flask_emailcode.core.stores.sql import code_table, failure_table
+    from flask_emailcode.limit_storage import hit_table
+    from flask_emailcode.sql_statuses import status_table
+
+    makers = {
+        "codes": code_table,
+        "failures": failure_table,
+        "limit_hits": hit_table,
+        "deliveries": status_table,
+    }
+    named = {kind: f"{prefix}_{kind}" for kind in KINDS}
+    named.update(names or {})
+    tables = {}
+    for kind in kinds:
+        name = named[kind]
+        found = metadata.tables.get(name)
+        tables[kind] = found if found is not None else makers[kind](metadata, name)
+    return tables
+
+
 def sql_backend(
     engine: Any,
     metadata: Any,
@@ -194,23 +227,15 @@ def sql_backend(
     declared on ``metadata`` (once), and created when ``create`` is true. ``names`` may
     rename any of ``codes``, ``failures``, ``limit_hits`` and ``deliveries`` (an app whose
     migrations already made them under other names)."""
-    named = {kind: f"{prefix}_{kind}" for kind in ("codes", "failures", "limit_hits", "deliveries")}
-    named.update(names or {})
-    from flask_emailcode.core.stores.sql import SqlCodeStore, code_table, failure_table
-    from flask_emailcode.limit_storage import SqlStorage, hit_table
-    from flask_emailcode.sql_statuses import SqlBook, status_table
+    from flask_emailcode.core.stores.sql import SqlCodeStore
+    from flask_emailcode.limit_storage import SqlStorage
+    from flask_emailcode.sql_statuses import SqlBook
 
-    def table(name: str, make: Callable[..., Any]) -> Any:
-        return metadata.tables.get(name) if name in metadata.tables else make(metadata, name)
-
-    codes = table(named["codes"], code_table)
-    failures = table(named["failures"], failure_table)
-    hits = table(named["limit_hits"], hit_table)
-    tables = [codes, failures, hits]
-    if statuses:
-        tables.append(table(named["deliveries"], status_table))
+    kinds = KINDS if statuses else KINDS[:3]
+    tables = sql_tables(metadata, prefix=prefix, names=names, kinds=kinds)
     if create:
-        for each in tables:
+        for each in tables.values():
             each.create(engine, checkfirst=True)
-    book = SqlBook(engine, tables[3]) if statuses else None
+    codes, failures, hits = tables["codes"], tables["failures"], tables["limit_hits"]
+    book = SqlBook(engine, tables["deliveries"]) if statuses else None
     return Backend(SqlCodeStore(engine, codes, failures), SqlStorage(engine, hits), book)

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from campus.blueprints.main import bp
 from campus.blueprints.main.forms import ReauthForm
-from campus.emailcode import StoreUnavailable, verifier
+from campus.emailcode import StoreUnavailable, ping
 from campus.extensions import db
 from campus.mail.queue import queue_checks, queue_depth
 from campus.settings import uses_redis
@@ -74,7 +74,7 @@ def healthz() -> Response:
         checks["database"] = f"error: {type(exc).__name__}"
     if uses_redis(current_app.config):
         try:
-            verifier().ping()
+            ping()
             checks["redis"] = "ok"
         except StoreUnavailable as exc:
             checks["redis"] = f"error: {redis_check.reason(exc, current_app.config)}"
