@@ -42,7 +42,10 @@ LAYERS: list[tuple[str, re.Pattern[str]]] = [
     (name, re.compile(pattern))
     for name, pattern in [
         ("test client (not served)", r"werkzeug/test\.py|flask/testing\.py|bench/profile\.py"),
-        ("limits", r"/(flask_limiter|limits)/|campus/support/budgets|campus/web/rate_limits"),
+        (
+            "limits",
+            r"/limits/|flask_emailcode/budgets|campus/support/budgets|campus/web/rate_limits",
+        ),
         ("publish (Celery, kombu)", r"/(celery|kombu|vine|amqp)/"),
         ("user load", r"/flask_login/|campus/web/auth\.py|^load_user "),
         ("CSRF", r"/flask_wtf/csrf"),
@@ -51,7 +54,8 @@ LAYERS: list[tuple[str, re.Pattern[str]]] = [
             r"/(wtforms|email_validator|flask_wtf|idna)/|campus/web/forms"
             r"|campus/support/addresses|^deliverable_syntax ",
         ),
-        ("engine", r"/verification/"),
+        ("engine", r"/flask_emailcode/core/"),
+        ("extension", r"/flask_emailcode/"),
         ("mail: outbox, status, sealing", r"campus/mail/"),
         ("flows, binding, models (with their SQL)", r"campus/(flows|emailcode|models)"),
         ("event line", r"campus/support/events"),

@@ -7,8 +7,6 @@ import redis
 from argon2 import PasswordHasher
 
 from campus.support import passwords
-from campus.support.budgets import limiter
-from campus.support.limit_storage import SqlStorage
 from tests.services import POSTGRES, RedisServer, missing
 from tests.smtp_server import Inbox, smtp_server
 
@@ -61,17 +59,3 @@ def _stop_throwaway_postgres() -> Iterator[None]:
     """A PostgreSQL started for this session (no TEST_DATABASE_URL) ends with it."""
     yield
     POSTGRES.stop()
-
-
-@pytest.fixture(autouse=True)
-def _close_what_the_shared_limiter_opened() -> Iterator[None]:
-    """Flask-Limiter keeps one storage per process, the last app's, as in production.
-
-    Tests build many apps in one process, so a request to one app may be counted
-    in another's database; whatever connections that opened are closed here,
-    before their engine is dropped with its app.
-    """
-    yield
-    storage = getattr(limiter, "_storage", None)
-    if isinstance(storage, SqlStorage):
-        storage.engine.dispose()

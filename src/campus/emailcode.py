@@ -195,12 +195,9 @@ emailcode = EmailCode(sender=_to_outbox, storage=_storage)
 
 def init_app(app: Flask) -> None:
     """Bind the extension to the app's settings, storage and clock."""
+    # Tests move the app's clock; the extension's codes, windows and mail dates follow it.
     app.config.setdefault("EMAILCODE_CLOCK", app.config.get("CAMPUS_CLOCK"))
-    app.config.setdefault("EMAILCODE_KEY_PREFIX", "campus")
     app.config.setdefault("EMAILCODE_RATELIMIT_ENABLED", app.config["RATELIMIT_ENABLED"])
-    # The app answers every refusal itself, in its envelope and its language.
-    app.config.setdefault("EMAILCODE_REGISTER_ERRORHANDLERS", False)
-    app.config.setdefault("EMAILCODE_DEFAULT_LOCALE", "zh_Hans")
     emailcode.init_app(app)
     # The mail layer knows no codes: it says a delivery failed, and the code goes here.
     delivery_failed.connect(_withdraw_undelivered)

@@ -442,6 +442,11 @@ FIXED: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "MAX_FORM_PARTS": 100,
     "LANGUAGES": ("zh", "en"),
+    # Flask-EmailCode, as the app uses it: budgets under the app's own names, its
+    # refusals answered by the app's handlers, its mail language the app's default.
+    "EMAILCODE_KEY_PREFIX": "campus",
+    "EMAILCODE_REGISTER_ERRORHANDLERS": False,
+    "EMAILCODE_DEFAULT_LOCALE": "zh_Hans",
 }
 
 DEFAULTS: dict[str, Any] = {

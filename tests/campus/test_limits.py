@@ -1,4 +1,4 @@
-"""Request-rate limits (Flask-Limiter) and the engine's limits, as a client meets them."""
+"""Request-rate limits (budgets before the view) and the engine's limits, as a client meets them."""
 
 from __future__ import annotations
 

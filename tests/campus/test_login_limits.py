@@ -263,8 +263,8 @@ def test_parallel_guesses_never_pass_the_budget(
     assert len(hashes) == 4
 
 
-# Run in a process of its own: Flask-Limiter keeps one storage per process, and an
-# earlier app's in this one would hide a storage that was never built.
+# Run in a process of its own, so that nothing an earlier app built in this one can
+# hide a storage the log-in budgets never built.
 FRESH_PROCESS_LOG_IN = """
 import json, re, sys
 from campus import create_app

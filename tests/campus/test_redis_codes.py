@@ -27,7 +27,7 @@ def test_change_email_with_codes_in_redis(make_app: Callable[..., Flask], redis_
     stored = {key.decode() for key in client.scan_iter()}
     codes = {key for key in stored if key.startswith("vc:{")}
     assert codes, "no code was written to Redis"
-    # The rest is Flask-Limiter's counters and delivery statuses, which live in Redis too.
+    # The rest is the budgets' counters and delivery statuses, which live in Redis too.
     others = stored - codes
     assert any("campus-limits" in key for key in others)
     assert all("campus-limits" in key or key.startswith("delivery:") for key in others)

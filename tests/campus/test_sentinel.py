@@ -194,7 +194,7 @@ def test_the_broker_keeps_this_projects_transport_and_every_sentinel(
 def test_an_app_after_a_sentinel_app_keeps_its_own_limiter_options(
     make_app: Callable[..., Flask], redis_url: str
 ) -> None:
-    """Flask-Limiter's one limiter per process merges each app's storage options."""
+    """Each app's budgets use its own storage options, whatever an earlier app's were."""
     make_app(REDIS_SENTINELS="10.0.0.1:26379", REDIS_SENTINEL_MASTER="main")
     app = make_app(REDIS_URL=redis_url, EMAILCODE_LIMIT_PER_ACCOUNT="1/hour")
     api = staff_client(app, "plain@example.com")

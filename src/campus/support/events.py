@@ -25,9 +25,6 @@ def init_app(app: Flask) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
-    # Flask-Limiter's own breach line names the limit key, a whole address;
-    # the ``code.limited`` event says the same with the address masked.
-    logging.getLogger("flask-limiter").setLevel(logging.WARNING)
 
 
 def event(name: str, *, account: str | None, address: str | None = None, **fields: Any) -> None:

@@ -1,6 +1,6 @@
-"""The app's ``limits`` storage in its own SQL database: Flask-Limiter builds storages
-from a URI alone, so ``campus+sql://<name>`` names an engine and table registered here,
-and the storage itself is the extension's (``flask_emailcode.limit_storage``).
+"""The app's ``limits`` storage in its own SQL database, named by a URI like every other
+(``RATELIMIT_STORAGE_URI``): ``campus+sql://<name>`` names an engine and table registered
+here, and the storage itself is the extension's (``flask_emailcode.limit_storage``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flask_emailcode.limit_storage import hit_table as _hit_table
 
 SCHEME = "campus+sql"
 
-# Options cannot carry the database: Flask-Limiter merges them across apps.
+# A URI names the database; options cannot carry an engine through ``storage_from_string``.
 # Held weakly: the app owns its engine, and an app that is gone takes it along.
 _DATABASES: dict[str, tuple[weakref.ref[Engine], Table]] = {}
 

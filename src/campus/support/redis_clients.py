@@ -4,7 +4,7 @@ With ``REDIS_URL`` that is one server. With ``REDIS_SENTINELS`` and
 ``REDIS_SENTINEL_MASTER`` it is whichever server the sentinels call master:
 each new connection asks them first, so once they have promoted a replica the
 next connection reaches it, and a connection to a demoted master is dropped.
-Codes and statuses use ``client``; Flask-Limiter and the provider's send rate
+Codes and statuses use ``client``; the budgets and the provider's send rate
 use ``limits_storage``; the mail queue builds kombu's settings from the same
 addresses (``campus.mail.queue``).
 

@@ -7,8 +7,6 @@ import math
 
 from flask import Flask, Response, render_template
 from flask_babel import gettext as _
-from flask_limiter import RateLimitExceeded
-from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from limits.errors import StorageError
 from redis.exceptions import RedisError
@@ -18,10 +16,8 @@ from werkzeug.exceptions import HTTPException
 from campus.emailcode import IssueRefused, StoreUnavailable, TooManyFailures
 from campus.mail.outbox import MailUnavailable
 from campus.support.budgets import Limited
-from campus.support.events import event
 from campus.support.metrics import LIMITS_HIT, word
 from campus.web.errors import ApiError
-from campus.web.rate_limits import requested_address, retry_after
 from campus.web.responses import envelope, wants_json
 
 log = logging.getLogger(__name__)
@@ -92,22 +88,6 @@ def register(app: Flask) -> None:
                 seconds=error.retry_after,
             )
         return too_many(error.retry_after, message)
-
-    @app.errorhandler(RateLimitExceeded)
-    def rate_limited(error: RateLimitExceeded) -> Response:
-        wait = retry_after()
-        address = requested_address()
-        event(
-            "code.limited",
-            account=current_user.verification_account if current_user.is_authenticated else None,
-            address=address.value if address else None,
-            limit=str(error.limit.limit),
-            scope=error.limit.scope if isinstance(error.limit.scope, str) else None,
-            retry_after=wait,
-        )
-        scope = error.limit.scope if isinstance(error.limit.scope, str) else None
-        LIMITS_HIT.labels(word(scope or "request")).inc()
-        return too_many(wait, wait_message(wait))
 
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(StorageError)

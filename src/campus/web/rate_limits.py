@@ -1,4 +1,4 @@
-"""Request-rate limits on the endpoints that send or check codes (Flask-Limiter).
+"""Request-rate limits on the endpoints that send or check codes, and on re-authentication.
 
 Four budgets guard every endpoint that mails a code: per recipient mailbox,
 per client address, per account, and one global ceiling under the mail
@@ -7,22 +7,19 @@ request, before the view. The per-mailbox and global budgets count only codes
 (or notices) actually going out, so the binding takes them at the moment of
 sending, atomically (``support.budgets``); a request whose budget is already
 spent is refused here, before the view. All of a request's budgets are taken in
-one atomic step (``spend``): with Redis, one round trip. They live in the
-limiter's storage under its moving-window model. ``RATELIMIT_ENABLED=false``
+one atomic step (``spend``): with Redis, one round trip. They are budgets of
+the one mechanism every limit of the app uses (``support.budgets``). ``RATELIMIT_ENABLED=false``
 turns these off; the engine's cooldown, attempt limit and failure cap do not
 depend on them.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, current_app, g
-from flask_limiter.util import get_remote_address
+from flask import Flask, current_app, g, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -30,15 +27,13 @@ from campus.extensions import db
 from campus.settings import uses_redis
 from campus.support import redis_clients
 from campus.support.addresses import Address, BadAddress, parse_address
-from campus.support.budgets import Budget, Limited, limiter, sending_budgets, spend
+from campus.support.budgets import Budget, Limited, enabled, sending_budgets, spend
 from campus.support.events import event
 from campus.support.limit_storage import hit_table, storage_uri
 from campus.web.errors import ApiError
 from campus.web.forms import body
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-UNLIMITED = "1000000000/day"
 
 rate_limit_hits = hit_table(db.metadata)
 
@@ -54,23 +49,9 @@ def init_app(app: Flask) -> None:
         with app.app_context():
             engine = db.engine
         app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(engine, rate_limit_hits))
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "campus-limits")
-    # Flask-Limiter merges every app's storage options into the one limiter's dict, so
-    # a second app in a process (a test, a command beside a server) would inherit the
-    # first one's: Sentinel's options on a plain Redis storage, which refuses them.
-    limiter._storage_options = {}
-    limiter.init_app(app)
     hops = int(app.config.get("PROXY_FIX_X_FOR") or 0)
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
-
-
-def retry_after() -> int:
-    """Seconds until the limit this request broke lets it through again."""
-    limit = limiter.current_limit
-    if limit is None:
-        return 60
-    return max(1, math.ceil(limit.reset_at - time.time()))
 
 
 def requested_address() -> Address | None:
@@ -88,8 +69,10 @@ def _account_key() -> str:
     return str(current_user.get_id()).partition(":")[0] if current_user.is_authenticated else ""
 
 
-def _setting(name: str) -> Callable[[], str]:
-    return lambda: str(current_app.config.get(name) or UNLIMITED)
+def _client() -> str:
+    # The socket's address; ProxyFix rewrites it from X-Forwarded-For only when
+    # PROXY_FIX_X_FOR trusted hops are configured.
+    return request.remote_addr or "127.0.0.1"
 
 
 def _budget(setting: str, scope: str, key: str) -> list[Budget]:
@@ -123,8 +106,8 @@ def code_sending(view: F) -> F:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if limiter.enabled:
-            take = _budget("EMAILCODE_LIMIT_PER_IP", "code-per-ip", get_remote_address())
+        if enabled():
+            take = _budget("EMAILCODE_LIMIT_PER_IP", "code-per-ip", _client())
             if current_user.is_authenticated:
                 take += _budget("EMAILCODE_LIMIT_PER_ACCOUNT", "code-per-account", _account_key())
             address = requested_address()
@@ -152,8 +135,8 @@ def code_checking_when_coded(view: F) -> F:
 def _verify_per_ip(view: F, *, when: Callable[[], bool]) -> F:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if limiter.enabled and when():
-            ip = get_remote_address()
+        if enabled() and when():
+            ip = _client()
             _spend_or_refuse(_budget("EMAILCODE_VERIFY_LIMIT_PER_IP", "verify-per-ip", ip), [])
         return view(*args, **kwargs)
 
@@ -162,5 +145,12 @@ def _verify_per_ip(view: F, *, when: Callable[[], bool]) -> F:
 
 def reauth_limit(view: F) -> F:
     """Password confirmations at ``/reauth``, per account."""
-    limit = limiter.limit(_setting("REAUTH_LIMIT_PER_ACCOUNT"), key_func=_account_key)
-    return cast(F, limit(view))
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if enabled():
+            budget = _budget("REAUTH_LIMIT_PER_ACCOUNT", "reauth-per-account", _account_key())
+            _spend_or_refuse(budget, [])
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from flask import Flask
@@ -32,9 +33,9 @@ class CodeMail:
     purpose: str
     delivery: str
     locale: str
-    subject: str
-    text: str
-    html: str
+    # Writes (subject, text, html) on first use, in an app context: a sender with
+    # templates of its own never pays for the extension's.
+    written: Callable[[], tuple[str, str, str]] = field(repr=False, compare=False)
     sent_at: datetime
     expires_in: int
     code_in_subject: bool
@@ -47,6 +48,23 @@ class CodeMail:
 
     def __repr__(self) -> str:
         return f"CodeMail(purpose={self.purpose!r}, delivery={self.delivery!r}, code='***')"
+
+    @cached_property
+    def _parts(self) -> tuple[str, str, str]:
+        return self.written()
+
+    @property
+    def subject(self) -> str:
+        """A fixed template with the code or the time sent: no two code mails share one."""
+        return self._parts[0]
+
+    @property
+    def text(self) -> str:
+        return self._parts[1]
+
+    @property
+    def html(self) -> str:
+        return self._parts[2]
 
 
 Sender = Callable[[CodeMail], Any]
