@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import idna
 from email_validator import EmailNotValidError, validate_email
 
+from flask_emailcode.settings import DEFAULTS as EMAILCODE
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -290,44 +292,59 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds before an unacknowledged message (a killed worker's) is delivered again; "
         "must exceed twice the longest retry delay",
     ),
-    Setting("EMAILCODE_TTL", int, 600, "seconds a code stays valid"),
-    Setting("EMAILCODE_LENGTH", int, 6, "characters in a code"),
-    Setting("EMAILCODE_MAX_ATTEMPTS", int, 5, "wrong entries that burn a code"),
+    Setting("EMAILCODE_TTL", int, EMAILCODE["EMAILCODE_TTL"], "seconds a code stays valid"),
+    Setting("EMAILCODE_LENGTH", int, EMAILCODE["EMAILCODE_LENGTH"], "characters in a code"),
+    Setting(
+        "EMAILCODE_MAX_ATTEMPTS",
+        int,
+        EMAILCODE["EMAILCODE_MAX_ATTEMPTS"],
+        "wrong entries that burn a code",
+    ),
     Setting(
         "EMAILCODE_RESEND_COOLDOWN",
         int,
-        60,
+        EMAILCODE["EMAILCODE_RESEND_COOLDOWN"],
         "seconds before another code may go to the same address for the same purpose",
     ),
     Setting(
         "EMAILCODE_FAILURE_CAP",
         int,
-        20,
+        EMAILCODE["EMAILCODE_FAILURE_CAP"],
         "wrong codes allowed per account and purpose from one client address in the "
         "failure window, whatever the number of codes",
     ),
     Setting(
         "EMAILCODE_FAILURE_CEILING",
         int,
-        100,
+        EMAILCODE["EMAILCODE_FAILURE_CEILING"],
         "wrong codes allowed per account and purpose from all clients together in the "
         "failure window (NIST SP 800-63B's ceiling)",
     ),
     Setting(
         "EMAILCODE_FAILURE_WINDOW",
         int,
-        86400,
+        EMAILCODE["EMAILCODE_FAILURE_WINDOW"],
         "seconds of the sliding window the failure cap and ceiling count in",
     ),
     Setting(
         "EMAILCODE_LIMIT_PER_ADDRESS",
         str,
-        "5/hour",
+        EMAILCODE["EMAILCODE_LIMIT_PER_ADDRESS"],
         "codes (and notices in their place) sent to one mailbox: case, IDN spellings, "
         "`+tags` and, at Gmail, dots share one budget",
     ),
-    Setting("EMAILCODE_LIMIT_PER_IP", str, "30/hour", "codes requested from one client address"),
-    Setting("EMAILCODE_LIMIT_PER_ACCOUNT", str, "10/hour", "codes requested by one account"),
+    Setting(
+        "EMAILCODE_LIMIT_PER_IP",
+        str,
+        EMAILCODE["EMAILCODE_LIMIT_PER_IP"],
+        "codes requested from one client address",
+    ),
+    Setting(
+        "EMAILCODE_LIMIT_PER_ACCOUNT",
+        str,
+        EMAILCODE["EMAILCODE_LIMIT_PER_ACCOUNT"],
+        "codes requested by one account",
+    ),
     Setting(
         "EMAILCODE_LIMIT_GLOBAL",
         str,
@@ -337,7 +354,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "EMAILCODE_VERIFY_LIMIT_PER_IP",
         str,
-        "60/hour",
+        EMAILCODE["EMAILCODE_VERIFY_LIMIT_PER_IP"],
         "codes checked from one client address, whatever the account",
     ),
     Setting(

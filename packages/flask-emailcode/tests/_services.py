@@ -45,3 +45,49 @@ def redis_url() -> str:
 
 def postgres_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL") or None
+
+
+class Sentinel:
+    """A Redis master and one Sentinel watching it, started for a test (redis-server)."""
+
+    def __init__(self, folder: str) -> None:
+        import shutil
+        import subprocess
+        import time
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            missing("redis-server is not installed")
+        assert binary is not None
+        self.master_port, self.port = free_port(), free_port()
+        config = f"{folder}/sentinel.conf"
+        with open(config, "w") as file:
+            file.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {folder}\n"
+                f"sentinel monitor main 127.0.0.1 {self.master_port} 1\n"
+            )
+        self._processes = [
+            subprocess.Popen(
+                [binary, "--port", str(self.master_port), "--bind", "127.0.0.1", "--save", ""],
+                stdout=subprocess.DEVNULL,
+            ),
+            subprocess.Popen([binary, config, "--sentinel"], stdout=subprocess.DEVNULL),
+        ]
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                found = redis.Redis(port=self.port).sentinel_get_master_addr_by_name("main")
+                if found:
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        missing("the sentinel did not start")
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+            process.wait(timeout=10)

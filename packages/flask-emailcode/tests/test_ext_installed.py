@@ -26,6 +26,21 @@ from _services import free_port
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
+BARE = """
+import importlib.util
+from flask import Flask
+from flask_emailcode import EmailCode
+app = Flask("bare")
+app.config.update(SECRET_KEY="a-long-enough-secret-key", TESTING=True)
+emailcode = EmailCode(app)
+with app.test_request_context(), emailcode.capture() as outbox:
+    emailcode.send("sign_up", to="a@example.com")
+    emailcode.verify("sign_up", address="a@example.com", code=outbox[0].code)
+print("verified")
+for name in ("sqlalchemy", "redis"):
+    print("no-" + name if importlib.util.find_spec(name) is None else name)
+"""
+
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -47,6 +62,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert inside in names
     env = base / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    # The wheel alone, beside nothing but Flask and its own dependencies.
+    subprocess.run([env / "bin/pip", "install", "-q", str(wheel)], check=True, cwd=base)
+    alone = subprocess.run(
+        [env / "bin/python", "-c", BARE], capture_output=True, text=True, cwd=base
+    )
+    assert alone.stdout.split() == ["verified", "no-sqlalchemy", "no-redis"], alone.stderr
     subprocess.run(
         [env / "bin/pip", "install", "-q", f"{wheel}[sqlalchemy,redis,wtf]", "Flask-Mailman"],
         check=True,

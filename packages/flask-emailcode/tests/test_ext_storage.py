@@ -151,3 +151,24 @@ def test_an_app_hands_over_its_own_redis_client_and_sql_tables(
     assert any(key.startswith(b"own:") for key in client.scan_iter())
     client.close()
     engine.dispose()
+
+
+def test_redis_sentinel_uri_finds_the_master(tmp_path: Path) -> None:
+    from _services import Sentinel
+
+    sentinel = Sentinel(str(tmp_path))
+    try:
+        uri = f"redis+sentinel://127.0.0.1:{sentinel.port}/main"
+        app = make_app(EMAILCODE_STORAGE_URI=uri, EMAILCODE_LIMIT_PER_ADDRESS="1/hour")
+        emailcode = EmailCode(app)
+        with app.test_request_context(), emailcode.capture() as outbox:
+            emailcode.send("sign_up", to="a@example.com")
+            with pytest.raises(TooSoon) as spent:
+                emailcode.send("log_in", to="a@example.com")
+            assert spent.value.scope == "per_address"  # budgets there too
+            assert emailcode.verify("sign_up", address="a@example.com", code=outbox[0].code)
+        master = redis.Redis(port=sentinel.master_port)
+        assert any(key.startswith(b"emailcode:") for key in master.scan_iter())
+        master.close()
+    finally:
+        sentinel.stop()

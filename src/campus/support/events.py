@@ -14,7 +14,6 @@ from typing import Any
 from flask import Flask, has_request_context, request
 
 from campus.support.addresses import mask
-from campus.support.metrics import count_event
 
 log = logging.getLogger("campus.events")
 
@@ -36,4 +35,3 @@ def event(name: str, *, account: str | None, address: str | None = None, **field
         record["ip"] = request.remote_addr
     record.update(fields)
     log.info(json.dumps(record, ensure_ascii=False, sort_keys=True))
-    count_event(name, fields)

@@ -30,6 +30,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from flask_emailcode import signals as code_signals
+
 CODES_ISSUED = Counter("campus_codes_issued", "Codes issued and handed to mail", ["purpose"])
 CODES_CHECKED = Counter(
     "campus_codes_checked", "Codes entered, by the engine's verdict", ["purpose", "outcome"]
@@ -61,13 +63,25 @@ def word(value: Any) -> str:
     return text if _WORD.fullmatch(text) else "other"
 
 
-def count_event(name: str, fields: dict[str, Any]) -> None:
-    """Count a security event (``support.events``) by its non-identifying fields."""
-    if name == "code.issued":
-        CODES_ISSUED.labels(word(fields.get("purpose"))).inc()
-    elif name in ("code.verified", "code.refused"):
-        CODES_CHECKED.labels(word(fields.get("purpose")), word(fields.get("outcome"))).inc()
-    # Limits are counted where a request is answered 429 (``web.handlers``), once each.
+# Codes are counted from the extension's signals, by their non-identifying fields.
+
+
+@code_signals.code_issued.connect
+def _count_issued(app: Any, *, purpose: str, **_: Any) -> None:
+    CODES_ISSUED.labels(word(purpose)).inc()
+
+
+@code_signals.code_verified.connect
+def _count_verified(app: Any, *, purpose: str, **_: Any) -> None:
+    CODES_CHECKED.labels(word(purpose), "ok").inc()
+
+
+@code_signals.code_refused.connect
+def _count_refused(app: Any, *, purpose: str, outcome: Any, **_: Any) -> None:
+    CODES_CHECKED.labels(word(purpose), word(outcome.value)).inc()
+
+
+# Limits are counted where a request is answered 429 (``web.handlers``), once each.
 
 
 class _Extra(Collector):
