@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 from sqlalchemy import Engine, create_engine, text
 
 from campus import create_app
-from campus.extensions import db
+from campus.extensions import db, services
 from campus.flows.accounts import create_account
 from campus.models import Role
 from tests.clock import FakeClock
@@ -122,7 +122,9 @@ def make_app(tmp_path: Path, database_uri: str, clock: FakeClock) -> Iterator[Ca
     yield make
     for app, engines in apps:
         with app.app_context():
-            app.extensions["campus.quiet"].wait()  # background jobs finish before the pools close
+            pool = services(app).quiet  # background jobs finish before the pools close
+            assert pool is not None
+            pool.wait()
             db.session.remove()
             for engine in {*engines, *db.engines.values()}:
                 engine.dispose()

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from campus.extensions import db
-from campus.mail.messages import MailRequest
+from campus.mail.messages import IssuedCode, MailRequest
 from campus.mail.outbox import outbox
 from campus.mail.signals import delivery_failed
 from campus.settings import uses_redis
@@ -178,12 +178,12 @@ def _to_outbox(mail: CodeMail) -> str:
             "sent_at": mail.sent_at.timestamp(),
             "code_in_subject": mail.code_in_subject,
         },
-        issued={
-            "purpose": mail.purpose,
-            "account": mail.account or "",
-            "address": mail.to,
-            "counted_as": mail.counted_as or "",
-        },
+        issued=IssuedCode(
+            purpose=mail.purpose,
+            account=mail.account or "",
+            address=mail.to,
+            counted_as=mail.counted_as or "",
+        ),
     )
     owner = mail.account or address_account(Address(mail.to))
     outbox().send(request, owner=owner, ttl=mail.expires_in, delivery=mail.delivery)
@@ -311,14 +311,14 @@ def _campus_refusals() -> Iterator[None]:
 
 def _withdraw_undelivered(sender: Any, *, request: MailRequest, **_: Any) -> None:
     """Void the code a mail request carried: it could not be delivered."""
-    if request.issued:
-        slot = request.issued
+    issued = request.issued
+    if issued is not None:
         emailcode.withdraw_code(
-            slot["purpose"],
-            address=slot["address"],
+            issued.purpose,
+            address=issued.address,
             code=str(request.context["code"]),
-            account=slot["account"] or None,
-            counted_as=slot.get("counted_as") or None,
+            account=_bound(issued.account) if issued.account else None,
+            counted_as=issued.counted_as or None,
         )
 
 

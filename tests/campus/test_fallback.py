@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from campus.extensions import services
 from tests.app_fixtures import add_staff
 from tests.helpers import Api, last_code, log_in
 from tests.queue_worker import QUEUE_SETTINGS, Worker, settled
@@ -54,7 +55,9 @@ def staff(app: Flask) -> Api:
 
 def relay_of(app: Flask, delivery: str) -> str | None:
     with app.app_context():
-        found: str | None = app.extensions["campus.deliveries"].relay(delivery)
+        log = services(app).deliveries
+        assert log is not None
+        found: str | None = log.relay(delivery)
     return found
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from campus import create_app
+from campus.extensions import services
 from campus.support.addresses import parse_address
 from tests.app_fixtures import add_staff, base_config, sqlite_copy
 from tests.helpers import Api, log_in
@@ -158,7 +159,9 @@ def hostile(
 
 def check_mail(inbox: Inbox, app: Flask | None = None) -> None:
     if app is not None:
-        app.extensions["campus.quiet"].wait()  # mail sent after the answer is checked too
+        pool = services(app).quiet  # mail sent after the answer is checked too
+        assert pool is not None
+        pool.wait()
     for received in inbox.received:
         assert len(received.rcpt_tos) == 1, received.rcpt_tos
         recipient = received.rcpt_tos[0]

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from campus.extensions import services
 from campus.mail.check import Kind, Problem, Settings, check
 from campus.support.addresses import BadAddress, parse_address
 
@@ -141,7 +142,7 @@ def check_command(send_to: str | None) -> None:
 @group.command("dkim-record")
 def dkim_record_command() -> None:
     """Print the DNS TXT record that publishes the DKIM key (MAIL_DKIM_*)."""
-    signer = current_app.extensions.get("campus.dkim")
+    signer = services().dkim
     if signer is None:
         raise click.ClickException(
             "DKIM is off: set MAIL_DKIM_DOMAIN, MAIL_DKIM_SELECTOR and MAIL_DKIM_KEY_FILE"

@@ -19,9 +19,22 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_mailman import EmailMultiAlternatives
 
+from campus.extensions import services
 from campus.mail.mime import Alternatives
 from campus.support.addresses import parse_address
 from campus.support.locale import site_time
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """Whom a mailed code was for, so that whoever finds the mail undeliverable (the
+    worker, later, elsewhere) can have that code withdrawn. ``account`` is empty for a
+    code keyed by the address alone; ``address`` is the one it was sent to."""
+
+    purpose: str
+    account: str
+    address: str
+    counted_as: str = ""
 
 
 @dataclass(frozen=True)
@@ -32,9 +45,8 @@ class MailRequest:
     to: str
     locale: str
     context: dict[str, Any] = field(default_factory=dict)
-    # For a code: its purpose, account and address key, so an undeliverable
-    # code can be withdrawn by whoever finds out (the worker, later).
-    issued: dict[str, str] | None = None
+    # For a code: whom it was for (``IssuedCode``).
+    issued: IssuedCode | None = None
 
     def __repr__(self) -> str:
         # The context may hold a code: never let it reach a log line.
@@ -117,7 +129,7 @@ class _Composed(EmailMultiAlternatives):  # type: ignore[misc]
             return msg
         container = Alternatives(_subtype=self.alternative_subtype, encoding=msg.encoding)
         # Signed as it is written out, when every header is final.
-        container.signer = current_app.extensions.get("campus.dkim")
+        container.signer = services().dkim
         if self.body:
             container.attach(msg)
         for alternative in self.alternatives:

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from flask import current_app
 
+from campus.extensions import services
 from campus.mail.messages import MailRequest, render
 from campus.mail.relays import Permanent, classify, relays
 from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
@@ -95,10 +96,14 @@ def describe(exc: BaseException) -> str:
 
 
 def outbox() -> Outbox:
-    box: Outbox = current_app.extensions["campus.outbox"]
+    box = services().outbox
+    if box is None:
+        raise RuntimeError("mail is not set up on this app (mail.setup.init_app)")
     return box
 
 
 def delivery_log() -> DeliveryLog:
-    log: DeliveryLog = current_app.extensions["campus.deliveries"]
+    log = services().deliveries
+    if log is None:
+        raise RuntimeError("mail is not set up on this app (mail.setup.init_app)")
     return log

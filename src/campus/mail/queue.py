@@ -19,6 +19,7 @@ from kombu.entity import Exchange, Queue
 from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
+from campus.extensions import services
 from campus.mail import broker
 from campus.mail.heartbeat import QUEUED_AT, problems, queue_health
 from campus.mail.messages import MailRequest, render
@@ -135,8 +136,8 @@ def init_app(app: Flask) -> Celery:
     # for every message. Results are never stored, so one disabled backend serves all.
     celery.tasks[deliver.name].backend = celery.backend
     app.extensions["celery"] = celery
-    app.extensions["campus.sender"] = Sender()
-    app.extensions["campus.send_rate"] = SendRate(
+    services(app).sender = Sender()
+    services(app).send_rate = SendRate(
         app.config.get("MAIL_SEND_RATE"), *redis_clients.limits_storage(app.config)
     )
     return celery
@@ -244,7 +245,10 @@ def _ready_to_send(delivery: str, token: str, deadline: float) -> MailRequest | 
         # Waited in the queue past its code's expiry: a mail now would carry a dead code.
         _settle_failed(delivery, request, "expired in the queue")
         return None
-    if not current_app.extensions["campus.send_rate"].wait_for_turn(deadline):
+    rate = services().send_rate
+    if rate is None:
+        raise RuntimeError("the mail queue is not set up on this app (queue.init_queue)")
+    if not rate.wait_for_turn(deadline):
         _settle_failed(delivery, request, "send rate: expired waiting")
         return None
     return request

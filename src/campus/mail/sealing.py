@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from campus.mail.messages import MailRequest
+from campus.mail.messages import IssuedCode, MailRequest
 
 _LABEL = b"campus.mail-queue.v1"
 
@@ -41,4 +41,7 @@ def unseal(token: str, *, secret_key: str, max_age: int | None = None) -> MailRe
         payload = _fernet(secret_key).decrypt(token.encode("ascii"), ttl=max_age)
     except (InvalidToken, UnicodeEncodeError) as exc:
         raise SealError("the queued message cannot be opened") from exc
-    return MailRequest(**json.loads(payload))
+    fields = json.loads(payload)
+    if fields.get("issued") is not None:
+        fields["issued"] = IssuedCode(**fields["issued"])
+    return MailRequest(**fields)

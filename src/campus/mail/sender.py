@@ -10,11 +10,11 @@ import threading
 import time
 from typing import Any
 
-from flask import current_app
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from campus.extensions import services
 from campus.mail.outbox import describe
 from campus.mail.relays import Relay, classify
 
@@ -104,5 +104,7 @@ class SendRate:
 
 
 def sender() -> Sender:
-    found: Sender = current_app.extensions["campus.sender"]
+    found = services().sender
+    if found is None:
+        raise RuntimeError("the mail queue is not set up on this app (queue.init_queue)")
     return found

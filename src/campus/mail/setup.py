@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from campus.extensions import db
+from campus.extensions import db, services
 from campus.mail.outbox import DirectOutbox
 from campus.mail.queue import QueueOutbox
 from campus.mail.queue import init_app as init_queue
@@ -16,7 +16,7 @@ from campus.support import redis_clients
 
 def init_app(app: Flask) -> None:
     try:
-        app.extensions["campus.dkim"] = signer_from(app.config)
+        services(app).dkim = signer_from(app.config)
     except DkimError as exc:
         raise ConfigError(str(exc)) from exc
     log: DeliveryLog
@@ -26,9 +26,9 @@ def init_app(app: Flask) -> None:
     else:
         with app.app_context():
             log = SqlDeliveryLog(db.engine, mail_deliveries, retention)
-    app.extensions["campus.deliveries"] = log
+    services(app).deliveries = log
     if app.config["MAIL_DELIVERY"] == "queue":
         init_queue(app)
-        app.extensions["campus.outbox"] = QueueOutbox(log)
+        services(app).outbox = QueueOutbox(log)
     else:
-        app.extensions["campus.outbox"] = DirectOutbox(log)
+        services(app).outbox = DirectOutbox(log)

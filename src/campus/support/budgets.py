@@ -17,6 +17,7 @@ from flask import current_app
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 
+from campus.extensions import services
 from campus.support.addresses import Address
 from campus.support.keyed import keyed
 from flask_emailcode import TooSoon
@@ -42,23 +43,23 @@ def enabled() -> bool:
 
 def budget_storage() -> Storage:
     """This app's ``limits`` storage, built once from ``RATELIMIT_STORAGE_URI``."""
-    if "campus.budget_storage" not in current_app.extensions:
+    own = services()
+    if own.budget_storage is None:
         options = current_app.config.get("RATELIMIT_STORAGE_OPTIONS") or {}
         built = storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"], **options)
         if not isinstance(built, Storage):  # an async URI: never one this app builds
             raise TypeError(f"not a synchronous limits storage: {type(built).__name__}")
-        current_app.extensions["campus.budget_storage"] = built
-    own: Storage = current_app.extensions["campus.budget_storage"]
-    return own
+        own.budget_storage = built
+    return own.budget_storage
 
 
 def _budgets() -> Budgets:
-    if "campus.budgets" not in current_app.extensions:
-        current_app.extensions["campus.budgets"] = Budgets(
+    own = services()
+    if own.budgets is None:
+        own.budgets = Budgets(
             budget_storage(), prefix=str(current_app.config["EMAILCODE_KEY_PREFIX"])
         )
-    found: Budgets = current_app.extensions["campus.budgets"]
-    return found
+    return own.budgets
 
 
 class Budget:

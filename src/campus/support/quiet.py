@@ -13,8 +13,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import force_locale
+
+from campus.extensions import services
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,11 @@ class Quiet:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["campus.quiet"] = Quiet(app)
+    services(app).quiet = Quiet(app)
 
 
 def quiet() -> Quiet:
-    found: Quiet = current_app.extensions["campus.quiet"]
+    found = services().quiet
+    if found is None:
+        raise RuntimeError("the app's background pool is not set up (quiet.init_app)")
     return found

@@ -23,6 +23,8 @@ import redis
 from flask import Flask
 from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
+from campus.extensions import services
+
 TIMEOUTS: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
 T = TypeVar("T")
@@ -156,10 +158,10 @@ def client(config: Mapping[str, Any]) -> redis.Redis:
 
 def shared(app: Flask) -> redis.Redis:
     """The app's one client, for the codes, statuses and heartbeats: one pool per process."""
-    if "campus.redis" not in app.extensions:
-        app.extensions["campus.redis"] = client(app.config)
-    found: redis.Redis = app.extensions["campus.redis"]
-    return found
+    own = services(app)
+    if own.redis is None:
+        own.redis = client(app.config)
+    return own.redis
 
 
 def limits_storage(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
