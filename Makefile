@@ -17,11 +17,11 @@ EXTENSION := packages/flask-emailcode
 # The extension is a distribution of its own; the app depends on it, and both are
 # installed editable so that a change to either is live.
 $(VENV)/.installed: pyproject.toml $(EXTENSION)/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '$(EXTENSION)[redis,sqlalchemy,wtf,mailman,test]' -e .
+	$(BIN)/python -m pip install --quiet -e '$(EXTENSION)[redis,sqlalchemy,wtf,mailman,mail,test]' -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(EXTENSION)/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '$(EXTENSION)[redis,sqlalchemy,wtf,mailman,test]' -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '$(EXTENSION)[redis,sqlalchemy,wtf,mailman,mail,test]' -e '.[dev]'
 	touch $(VENV)/.installed $@
 
 # After changing user-facing text: extract it, merge it into the catalogs, and

@@ -460,9 +460,10 @@ class EmailCode:
         (reset, log-in) of each of ``addresses``; returns how many."""
         state = _state()
         verifier = next(iter(state.verifiers.values()), None) or self._verifier("any")
-        total = verifier.revoke_account(account)
-        for value in set(addresses):
-            total += verifier.revoke_account(self._slot_account(parse_address(value), None))
+        with _store_errors():
+            total = verifier.revoke_account(account)
+            for value in set(addresses):
+                total += verifier.revoke_account(self._slot_account(parse_address(value), None))
         return total
 
     def policy(self, purpose: str) -> Policy:
@@ -602,10 +603,11 @@ class EmailCode:
         try:
             self._spend_or_signal(budgets, address)
         except Exception:
-            verifier.withdraw(
-                purpose=purpose, account=slot, address=address.mailbox, code=issued.code,
-                counted_as=counted_as,
-            )  # fmt: skip
+            with _store_errors():
+                verifier.withdraw(
+                    purpose=purpose, account=slot, address=address.mailbox, code=issued.code,
+                    counted_as=counted_as,
+                )  # fmt: skip
             raise
         return issued
 
@@ -621,10 +623,11 @@ class EmailCode:
         """Withdraw an undelivered code. One bound to an account may be asked for again at
         once; one bound to an address alone keeps its cooldown, as a code nobody was sent
         does, so a mailbox that refuses mail answers like one no account has."""
-        withdrawn = self._verifier(purpose).withdraw(
-            purpose=purpose, account=slot, address=address.mailbox, code=code,
-            reopen=not slot.startswith(BY_ADDRESS), counted_as=counted_as,
-        )  # fmt: skip
+        with _store_errors():
+            withdrawn = self._verifier(purpose).withdraw(
+                purpose=purpose, account=slot, address=address.mailbox, code=code,
+                reopen=not slot.startswith(BY_ADDRESS), counted_as=counted_as,
+            )  # fmt: skip
         if withdrawn:
             signals.code_withdrawn.send(
                 current_app._get_current_object(),  # type: ignore[attr-defined]
@@ -707,6 +710,15 @@ def _state() -> State:
     except KeyError:
         raise RuntimeError("Flask-EmailCode is not initialised on this app") from None
     return found
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """The engine's StoreUnavailable as the extension's, which apps and handlers answer."""
+    try:
+        yield
+    except EngineStoreUnavailable as exc:
+        raise StoreUnavailable(str(exc)) from exc
 
 
 def _submit_after_the_answer(error: BaseException | None) -> None:
