@@ -41,6 +41,7 @@ from flask_emailcode import (
     Outcome,
     StoreUnavailable,
     TooSoon,
+    Verdict,
     normalize_code,
 )
 from flask_emailcode import CodeRefused as Refusal
@@ -107,18 +108,6 @@ class CooldownActive(IssueRefused):
 
 class TooManyFailures(IssueRefused):
     """Too many wrong codes for the account and purpose; locked until they age out."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one check, with the tries left after a wrong code."""
-
-    outcome: Outcome
-    attempts_left: int = 0
-
-    @property
-    def is_ok(self) -> bool:
-        return self.outcome is Outcome.OK
 
 
 class CodeRefused(Exception):

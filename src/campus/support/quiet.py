@@ -8,42 +8,33 @@ happen here, on a small thread pool, after the request has already answered.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from flask import Flask
 from flask_babel import force_locale
 
 from campus.extensions import services
+from flask_emailcode.quiet import Quiet as Pool
 
 log = logging.getLogger(__name__)
 
 
 class Quiet:
+    """The extension's after-the-answer pool (``flask_emailcode.quiet``), each job run in
+    the app's context and in the language of the request that left it."""
+
     def __init__(self, app: Flask, workers: int = 4) -> None:
         self._app = app
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campus-quiet")
-        self._pending: set[Future[None]] = set()
-        self._lock = threading.Lock()
+        self._pool = Pool(workers)
 
     def submit(self, job: Callable[..., Any], *args: Any, locale: str) -> None:
-        future = self._pool.submit(self._run, job, args, locale)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
+        self._pool.submit(partial(self._run, job, args, locale))
 
     def wait(self, timeout: float = 30) -> None:
         """Block until every job submitted so far has finished (tests, shutdown)."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            future.result(timeout=timeout)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
+        self._pool.wait(timeout)
 
     def _run(self, job: Callable[..., Any], args: tuple[Any, ...], locale: str) -> None:
         with self._app.app_context(), force_locale(locale):

@@ -25,6 +25,7 @@ _EXPORTS = {
     "Address": "flask_emailcode.addresses",
     "Outcome": "flask_emailcode.core",
     "normalize_code": "flask_emailcode.core",
+    "Verdict": "flask_emailcode.core",
     "EmailCodeError": "flask_emailcode.errors",
     "TooSoon": "flask_emailcode.errors",
     "Locked": "flask_emailcode.errors",
@@ -38,7 +39,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from flask_emailcode.addresses import Address
     from flask_emailcode.budgets import Budget
-    from flask_emailcode.core import Outcome, normalize_code
+    from flask_emailcode.core import Outcome, Verdict, normalize_code
     from flask_emailcode.errors import (
         AddressRefused,
         CodeRefused,
@@ -70,6 +71,7 @@ __all__ = [
     "StoreUnavailable",
     "TooSoon",
     "Unavailable",
+    "Verdict",
     "normalize_code",
 ]
 
