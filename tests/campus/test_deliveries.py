@@ -135,9 +135,12 @@ def test_the_worker_counts_attempts_and_keeps_them_in_redis(
     try:
         assert api.post("/cms/email_captcha", {"email": "new@example.edu"}).status_code == 200
         assert wait_until(lambda: len(inbox.received) == 1, 20), worker.log()
+        admin = admin_api(app)
+        # Read before the worker is killed: the status is written just after the send.
+        assert wait_until(lambda: log_page(admin)["deliveries"][0]["status"] != "queued", 20)
     finally:
         worker.stop()
-    (entry,) = log_page(admin_api(app))["deliveries"]
+    (entry,) = log_page(admin)["deliveries"]
     assert entry["status"] == "sent" and entry["attempts"] == 3
     assert entry["failure"] == "SMTPDataError 451" and entry["relay"] == "primary"
     client = redis.Redis.from_url(redis_url)
