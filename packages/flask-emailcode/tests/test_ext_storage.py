@@ -12,7 +12,7 @@ import redis
 from flask import Flask
 
 from _helpers import make_app
-from flask_emailcode import EmailCode, TooSoon
+from flask_emailcode import EmailCode, StoreUnavailable, TooSoon
 
 
 def send_in_another_process(uri: str, to: str) -> None:
@@ -172,3 +172,57 @@ def test_redis_sentinel_uri_finds_the_master(tmp_path: Path) -> None:
         master.close()
     finally:
         sentinel.stop()
+
+
+def test_rediss_uri_checks_the_servers_certificate(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    import trustme
+
+    from _services import free_port, missing
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing("redis-server is not installed")
+    assert binary is not None
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    issued.private_key_pem.write_to_path(str(tmp_path / "redis.key"))
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "redis.crt"))
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--tls-cert-file", str(tmp_path / "redis.crt"), "--tls-key-file",
+         str(tmp_path / "redis.key"), "--tls-ca-cert-file", str(tmp_path / "ca.pem"),
+         "--tls-auth-clients", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        trusted = {"ssl_ca_certs": str(tmp_path / "ca.pem")}
+        uri = f"rediss://localhost:{port}/0"
+        client = redis.Redis.from_url(uri, **trusted)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.05)
+        app = make_app(EMAILCODE_STORAGE_URI=uri, EMAILCODE_STORAGE_OPTIONS=trusted)
+        emailcode = EmailCode(app)
+        with app.test_request_context(), emailcode.capture() as outbox:
+            emailcode.send("sign_up", to="a@example.com")
+            assert emailcode.verify("sign_up", address="a@example.com", code=outbox[0].code)
+        assert any(key.startswith(b"emailcode:") for key in client.scan_iter())
+        client.close()
+        # Without the CA, the certificate is not trusted and nothing is stored.
+        untrusted = make_app(EMAILCODE_STORAGE_URI=uri)
+        refusing = EmailCode(untrusted)
+        with untrusted.test_request_context(), refusing.capture(), pytest.raises(StoreUnavailable):
+            refusing.send("sign_up", to="b@example.com")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
