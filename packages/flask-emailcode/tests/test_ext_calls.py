@@ -230,6 +230,7 @@ def test_send_quietly_answers_alike_and_mails_only_a_holder_after_the_answer() -
     holders = {"known@example.com"}
     notices: list[str] = []
     order: list[str] = []
+    deliveries: list[str] = []
 
     @app.post("/reset")
     def reset() -> Any:
@@ -240,6 +241,7 @@ def test_send_quietly_answers_alike_and_mails_only_a_holder_after_the_answer() -
             otherwise=lambda address: notices.append(address.value),
         )
         order.append("answered")
+        deliveries.append(sent.delivery)
         return {"resend_after": sent.resend_after, "expires_in": sent.expires_in}
 
     client = app.test_client()
@@ -254,6 +256,9 @@ def test_send_quietly_answers_alike_and_mails_only_a_holder_after_the_answer() -
         # One code mailed; the unknown address got its notice once, as a code would go.
         assert [mail.to for mail in outbox] == ["known@example.com"]
         assert notices == ["nobody@example.com"]
+        # The answer's delivery is the mail's, and reads alike for an unknown address.
+        assert outbox[0].delivery == deliveries[0]
+        assert [emailcode.status(d) for d in deliveries[:2]] == ["sent", "sent"]
         # The unmailed code answers guesses as a real one: a wrong code counts.
         with pytest.raises(CodeRefused) as guessed:
             emailcode.verify("reset_password", address="nobody@example.com", code="ABCDEF")

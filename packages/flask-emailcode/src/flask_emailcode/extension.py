@@ -247,6 +247,7 @@ class EmailCode:
         mailbox_budget: bool = True,
         count_request: bool = True,
         locale: str | None = None,
+        delivery: str | None = None,
     ) -> Sent:
         slot = self._slot_account(address, account)
         counted_as = counting.counted_as
@@ -257,7 +258,7 @@ class EmailCode:
             purpose, address, slot, client, counted_as, counting.trusted,
             mailbox_budget=mailbox_budget,
         )  # fmt: skip
-        delivery = _delivery_id()
+        delivery = delivery or _delivery_id()
         mail = self._write(
             purpose, address, issued.code, issued.expires_in, delivery, account, locale,
             counted_as=counted_as,
@@ -304,6 +305,8 @@ class EmailCode:
         address = _address(to)
         client = self._client(client)
         locale = self._locale()
+        # The answer's delivery is the mail's, and reads the same whether or not one went.
+        delivery = _delivery_id()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
 
         def afterwards() -> None:
@@ -312,9 +315,13 @@ class EmailCode:
                 counting = held if isinstance(held, Holder) else Holder()
                 try:
                     if held:
-                        self._send(purpose, address, None, client, counting, locale=locale)
+                        self._send(
+                            purpose, address, None, client, counting, locale=locale,
+                            delivery=delivery,
+                        )  # fmt: skip
                         return
-                    self.hold(purpose, to=address.value, client=client)
+                    unsent = self.hold(purpose, to=address.value, client=client)
+                    self._record(delivery, "sent", owner=None, ttl=unsent.expires_in)
                 except TooSoon:
                     return  # signalled as code_limited; the answer already said the same
                 if otherwise is not None:
@@ -327,7 +334,7 @@ class EmailCode:
         else:
             _state().quiet.submit(afterwards)
         policy = self._verifier(purpose).policy
-        return Sent(policy.resend_cooldown, policy.ttl, _delivery_id())
+        return Sent(policy.resend_cooldown, policy.ttl, delivery)
 
     def hold(
         self,
@@ -436,10 +443,7 @@ class EmailCode:
         """A sender that finishes later says how a delivery ended: ``sent``, or ``failed``
         (``bounced``, ``complained``), which withdraws the code and signals
         ``delivery_failed``."""
-        statuses = _state().backend.statuses
-        if statuses is not None:
-            owner = self.keyed("owner", mail.account or "")
-            statuses.put(mail.delivery, status=status, owner=owner, ttl=mail.expires_in)
+        self._record(mail.delivery, status, owner=mail.account, ttl=mail.expires_in)
         if status in _FAILED:
             self.withdraw(mail)
             self._report_failure(mail.delivery, permanent=permanent, reason=reason)
@@ -691,12 +695,15 @@ class EmailCode:
             answer = None
         else:
             answer = self._sender_now()(mail)
-        if state.backend.statuses is not None:
-            status = "queued" if answer == "queued" else "sent"
+        status = "queued" if answer == "queued" else "sent"
+        self._record(mail.delivery, status, owner=owner, ttl=mail.expires_in)
+
+    def _record(self, delivery: str, status: str, *, owner: str | None, ttl: int) -> None:
+        """A delivery's status, readable by ``owner`` alone, where the storage keeps them."""
+        statuses = _state().backend.statuses
+        if statuses is not None:
             owner_tag = self.keyed("owner", owner or "")
-            state.backend.statuses.put(
-                mail.delivery, status=status, owner=owner_tag, ttl=mail.expires_in
-            )
+            statuses.put(delivery, status=status, owner=owner_tag, ttl=ttl)
 
 
 def current_emailcode() -> EmailCode:
