@@ -14,9 +14,16 @@ from sqlalchemy import select
 
 from campus.blueprints.cms import views
 from campus.extensions import db
-from campus.mail.statuses import mail_deliveries
+from campus.mail.statuses import (
+    DeliveryLog,
+    RedisDeliveryLog,
+    SqlDeliveryLog,
+    Status,
+    mail_deliveries,
+)
 from campus.models import Role, find_by_email
 from tests.app_fixtures import add_staff
+from tests.clock import FakeClock
 from tests.helpers import PASSWORD, Api, last_code, log_in, member
 from tests.queue_worker import Worker, queue_settings, wait_until
 from tests.smtp_server import Inbox
@@ -185,3 +192,29 @@ def test_any_page_that_is_not_a_plain_number_is_bad_input(
     )
     assert response.status_code == 400, (page, response.status_code)
     assert response.get_json()["code"] == 400
+
+
+@pytest.mark.parametrize("kind", ["sql", "redis"])
+def test_the_delivery_log_keeps_and_forgets_on_the_clock_it_is_given(
+    kind: str, make_app: Callable[..., Flask], redis_url: str
+) -> None:
+    clock = FakeClock()
+    retention = 3600
+    if kind == "redis":
+        client = redis.Redis.from_url(redis_url)
+        client.flushdb()
+        log: DeliveryLog = RedisDeliveryLog(client, retention, clock)
+    else:
+        app = make_app()
+        with app.app_context():
+            log = SqlDeliveryLog(db.engine, mail_deliveries, retention, clock)
+    log.create("d-old", owner="o", status=Status.QUEUED, ttl=60, kind="k", recipient="r")
+    clock.advance(retention + 1)
+    log.create("d-new", owner="o", status=Status.QUEUED, ttl=60, kind="k", recipient="r")
+    log.set("d-new", Status.SENT)
+    entries = log.recent(None, 0, 10)
+    # The first has outlived the retention on this clock; the new one was written on it.
+    assert [entry.id for entry in entries] == ["d-new"]
+    assert entries[0].status is Status.SENT
+    assert entries[0].created == pytest.approx(clock(), abs=0.001)
+    assert entries[0].updated == pytest.approx(clock(), abs=0.001)

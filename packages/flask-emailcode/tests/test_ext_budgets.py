@@ -10,7 +10,7 @@ from flask import Flask
 
 from _helpers import make_app
 from flask_emailcode import EmailCode, TooSoon
-from flask_emailcode.testing import wrong_code
+from flask_emailcode.testing import FakeClock, wrong_code
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -119,3 +119,40 @@ def test_budgets_can_be_turned_off_but_the_cooldown_stays(storage: dict[str, Any
         emailcode.send("sign_up", to="a@example.com")
         emailcode.send("log_in", to="a@example.com")
         assert refused_scope(emailcode, "log_in", to="a@example.com") == "cooldown"
+
+
+def test_every_budget_counts_on_the_extensions_clock(storage: dict[str, Any]) -> None:
+    clock = FakeClock()  # years away from the wall clock: nothing here may read that
+    app, emailcode = build(storage, EMAILCODE_LIMIT_PER_ADDRESS="2/hour", EMAILCODE_CLOCK=clock)
+    with app.test_request_context():
+        emailcode.send("sign_up", to="a@example.com", client="c1")
+        clock.advance(1200)
+        emailcode.send("sign_up", to="a@example.com", client="c2")
+        clock.advance(1200)
+        with pytest.raises(TooSoon) as refused:
+            emailcode.send("sign_up", to="a@example.com", client="c3")
+        # The first send leaves the window an hour after it, on this clock.
+        assert refused.value.retry_after == 1200
+        clock.advance(1201)
+        emailcode.send("sign_up", to="a@example.com", client="c4")
+        tries = emailcode.budget("log-in", "1/minute", "a@example.com")
+        emailcode.spend(tries)
+        with pytest.raises(TooSoon):
+            emailcode.spend(tries)
+        clock.advance(61)
+        emailcode.spend(tries)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_delivery_status_expires_on_the_extensions_clock(kind: str, tmp_path: Path) -> None:
+    # Redis expires a status on its own clock, which no test moves.
+    storage = {} if kind == "memory" else {"EMAILCODE_STORAGE_URI": f"sqlite:///{tmp_path / 's'}"}
+    clock = FakeClock()
+    app, emailcode = build(storage, EMAILCODE_CLOCK=clock)
+    with app.test_request_context():
+        sent = emailcode.send("sign_up", to="a@example.com")
+        assert emailcode.status(sent.delivery) == "sent"
+        clock.advance(sent.expires_in - 1)
+        assert emailcode.status(sent.delivery) == "sent"
+        clock.advance(1)
+        assert emailcode.status(sent.delivery) is None

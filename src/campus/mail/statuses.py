@@ -14,7 +14,7 @@ import enum
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -131,10 +131,17 @@ def status_for(log: DeliveryLog, delivery: str, *, owner: str) -> Status | None:
 class SqlDeliveryLog:
     """For the embedded default: deliveries in the app's own database."""
 
-    def __init__(self, engine: Engine, table: Table, retention: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        table: Table,
+        retention: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
         self._t = table
         self.retention = retention
+        self._clock = clock
 
     def create(
         self,
@@ -149,7 +156,7 @@ class SqlDeliveryLog:
         attempts: int = 0,
         failure: str | None = None,
     ) -> None:
-        moment = time.time()
+        moment = self._clock()
         now, now_ms = int(moment), int(moment * 1000)
         with self._engine.begin() as conn:
             conn.execute(self._t.delete().where(self._t.c.expires_at < now))
@@ -179,7 +186,7 @@ class SqlDeliveryLog:
         attempted: bool = False,
     ) -> None:
         t = self._t
-        values: dict[str, Any] = {"status": status.value, "updated_at": int(time.time() * 1000)}
+        values: dict[str, Any] = {"status": status.value, "updated_at": int(self._clock() * 1000)}
         if relay is not None:
             values["relay"] = relay
         if failure is not None:
@@ -199,14 +206,14 @@ class SqlDeliveryLog:
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(t.c.status, t.c.owner).where(
-                    t.c.id == delivery, t.c.expires_at >= time.time()
+                    t.c.id == delivery, t.c.expires_at >= self._clock()
                 )
             ).first()
         return None if row is None else (Status(row.status), row.owner)
 
     def recent(self, status: Status | None, offset: int, limit: int) -> list[Entry]:
         t = self._t
-        query = select(t).where(t.c.expires_at >= time.time())
+        query = select(t).where(t.c.expires_at >= self._clock())
         if status is not None:
             query = query.where(t.c.status == status.value)
         query = query.order_by(t.c.created_at.desc(), t.c.id).offset(offset).limit(limit)
@@ -234,9 +241,12 @@ class RedisDeliveryLog:
     # Beside the records, under their prefix (an id is 22 characters, never "recent").
     INDEX = "delivery:recent"
 
-    def __init__(self, client: redis.Redis, retention: int) -> None:
+    def __init__(
+        self, client: redis.Redis, retention: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self._client = client
         self.retention = retention
+        self._clock = clock
 
     def create(
         self,
@@ -251,7 +261,7 @@ class RedisDeliveryLog:
         attempts: int = 0,
         failure: str | None = None,
     ) -> None:
-        key, now = _key(delivery), time.time()
+        key, now = _key(delivery), self._clock()
         pipe = self._client.pipeline()
         pipe.hset(
             key,
@@ -292,7 +302,7 @@ class RedisDeliveryLog:
             relay or "",
             failure or "",
             "1" if attempted else "0",
-            repr(time.time()),
+            repr(self._clock()),
         )
 
     def relay(self, delivery: str) -> str | None:

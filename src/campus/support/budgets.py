@@ -11,6 +11,7 @@ same counts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from flask import current_app
@@ -57,7 +58,9 @@ def _budgets() -> Budgets:
     own = services()
     if own.budgets is None:
         own.budgets = Budgets(
-            budget_storage(), prefix=str(current_app.config["EMAILCODE_KEY_PREFIX"])
+            budget_storage(),
+            prefix=str(current_app.config["EMAILCODE_KEY_PREFIX"]),
+            clock=current_app.config.get("CAMPUS_CLOCK") or time.time,
         )
     return own.budgets
 

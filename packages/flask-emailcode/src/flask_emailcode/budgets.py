@@ -6,20 +6,26 @@ codes use, so every process and host counts in the same place. The strategy is
 ``limits``' moving window. Several budgets are taken together, all or nothing:
 with Redis in one atomic script (``limits``' own acquire logic over several
 keys), elsewhere each tested, then each taken atomically.
+
+Every read and write takes the time from one clock, the extension's (the one its
+codes use), so a test moves time instead of sleeping. ``limits``' own strategy
+objects read the wall clock, so the window is read and taken here, through the
+storage's own moving-window calls: its Lua scripts on Redis, and the ``now`` that
+the extension's memory and SQL storages accept.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
 
+from flask_emailcode.clocked import Clocked
 from flask_emailcode.errors import StoreUnavailable, TooSoon
 
 
@@ -64,13 +70,25 @@ return 0
 
 
 class Budgets:
-    """The budgets of one app, in one ``limits`` storage."""
+    """The budgets of one app, in one ``limits`` storage, on one clock.
 
-    def __init__(self, storage: Storage, *, prefix: str, enabled: bool = True) -> None:
+    The storage is Redis (any of ``limits``' Redis storages) or one that takes the
+    time it is asked at (``clocked.Clocked``: the extension's memory and SQL
+    storages); any other moving-window storage is read at the wall clock.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        prefix: str,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.storage = storage
         self.enabled = enabled
+        self.clock = clock
         self._prefix = f"{prefix}-limits"
-        self._window = MovingWindowRateLimiter(storage)
         self._script: Any = None
 
     def spend(self, take: Sequence[Budget], check: Sequence[Budget] = ()) -> None:
@@ -83,11 +101,11 @@ class Budgets:
                 self._spend_at_once(list(take), list(check))
                 return
             for budget in [*take, *check]:
-                if not self._window.test(budget.item, *self._identifiers(budget)):
+                if self.left(budget) < 1:
                     self._refuse(budget)
             for budget in take:
                 # Each take is atomic, and refuses if a racing request spent it meanwhile.
-                if not self._window.hit(budget.item, *self._identifiers(budget)):
+                if not self._acquire(budget):
                     self._refuse(budget)
         except TooSoon:
             raise
@@ -98,37 +116,59 @@ class Budgets:
 
     def left(self, budget: Budget) -> int:
         """How many the budget still allows now."""
-        return int(self._window.get_window_stats(budget.item, *self._identifiers(budget)).remaining)
+        return max(0, budget.item.amount - self.window(budget)[1])
+
+    def reset_in(self, budget: Budget) -> int:
+        """Seconds until the budget's oldest counted entry leaves its window (at least 1)."""
+        start, _ = self.window(budget)
+        return max(1, math.ceil(start + budget.item.get_expiry() - self.clock()))
+
+    def window(self, budget: Budget) -> tuple[float, int]:
+        """``limits``' moving window now: when its oldest entry was counted, and how many."""
+        item, key, now = budget.item, self.key(budget), self.clock()
+        storage = self.storage
+        if isinstance(storage, RedisStorage):
+            found = storage.lua_moving_window(
+                [storage.prefixed_key(key)], [now - item.get_expiry(), item.amount]
+            )
+            return (float(found[0]), int(found[1])) if found else (now, 0)
+        if isinstance(storage, Clocked):
+            return storage.get_moving_window(key, item.amount, item.get_expiry(), now=now)
+        return storage.get_moving_window(key, item.amount, item.get_expiry())  # type: ignore[attr-defined,no-any-return]
 
     def clear(self, budget: Budget) -> None:
-        self._window.clear(budget.item, *self._identifiers(budget))
+        self.storage.clear(self.key(budget))
 
-    def _identifiers(self, budget: Budget) -> tuple[str, str, str]:
-        return (self._prefix, budget.scope, budget.key)
+    def key(self, budget: Budget) -> str:
+        """The key ``limits`` keeps the budget's window under (without a storage prefix)."""
+        return budget.item.key_for(self._prefix, budget.scope, budget.key)
+
+    def _acquire(self, budget: Budget) -> bool:
+        item, key, storage = budget.item, self.key(budget), self.storage
+        if isinstance(storage, Clocked):
+            return storage.acquire_entry(key, item.amount, item.get_expiry(), now=self.clock())
+        return bool(storage.acquire_entry(key, item.amount, item.get_expiry()))  # type: ignore[attr-defined]
 
     def _refuse(self, budget: Budget) -> None:
-        reset = self._window.get_window_stats(budget.item, *self._identifiers(budget)).reset_time
-        raise TooSoon(max(1, math.ceil(reset - time.time())), scope=budget.scope)
+        raise TooSoon(self.reset_in(budget), scope=budget.scope)
 
     def _spend_at_once(self, take: list[Budget], check: list[Budget]) -> None:
         storage = self.storage
         if not isinstance(storage, RedisStorage):  # pragma: no cover - the caller checked
             raise TypeError("not a Redis storage")
         budgets = [*take, *check]
-        arguments: list[Any] = [time.time(), len(take)]
+        now = self.clock()
+        arguments: list[Any] = [now, len(take)]
         for budget in budgets:
             arguments += [budget.item.amount, budget.item.get_expiry()]
-        keys = [
-            storage.prefixed_key(budget.item.key_for(*self._identifiers(budget)))
-            for budget in budgets
-        ]
+        keys = [storage.prefixed_key(self.key(budget)) for budget in budgets]
         if self._script is None:
             self._script = storage.get_connection().register_script(_SPEND.encode())
         refused = self._script(keys, arguments)
         if refused:
             index, entry = refused
             budget = budgets[int(index) - 1]
-            wait = float(entry) + budget.item.get_expiry() - time.time()
+            wait = float(entry) + budget.item.get_expiry() - now
             raise TooSoon(max(1, math.ceil(wait)), scope=budget.scope)
 
 

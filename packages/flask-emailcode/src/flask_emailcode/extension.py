@@ -139,6 +139,7 @@ class EmailCode:
         overrides = {**config["EMAILCODE_PURPOSES"]}
         for name, declared in self._purposes.items():
             overrides[name] = {**overrides.get(name, {}), **declared}
+        clock = self._clock or config["EMAILCODE_CLOCK"] or time.time
         return State(
             extension=self,
             key=key,
@@ -147,10 +148,11 @@ class EmailCode:
                 backend.limits,
                 prefix=str(config["EMAILCODE_KEY_PREFIX"]),
                 enabled=flag(config, "EMAILCODE_RATELIMIT_ENABLED"),
+                clock=clock,
             ),
             purposes={name: build(name, config, values) for name, values in overrides.items()},
             sender=self._sender or _configured_sender(app),
-            clock=self._clock or config["EMAILCODE_CLOCK"] or time.time,
+            clock=clock,
         )
 
     def _backend(self, app: Flask) -> Backend:
@@ -454,7 +456,7 @@ class EmailCode:
         statuses = _state().backend.statuses
         if statuses is None:
             raise RuntimeError("this app's storage keeps no delivery statuses (statuses=None)")
-        found = statuses.get(delivery)
+        found = statuses.get(delivery, now=_state().clock())
         if found is None or not hmac.compare_digest(found[1], self.keyed("owner", account or "")):
             return None
         return found[0]
@@ -703,7 +705,7 @@ class EmailCode:
         statuses = _state().backend.statuses
         if statuses is not None:
             owner_tag = self.keyed("owner", owner or "")
-            statuses.put(delivery, status=status, owner=owner_tag, ttl=ttl)
+            statuses.put(delivery, status=status, owner=owner_tag, ttl=ttl, now=_state().clock())
 
 
 def current_emailcode() -> EmailCode:

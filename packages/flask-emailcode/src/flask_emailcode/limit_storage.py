@@ -9,6 +9,9 @@ Taking an entry is one atomic step: the count and the insert happen in one
 statement on SQLite, whose writers are serialised, and under a per-key
 advisory lock on PostgreSQL, where two transactions could otherwise both see
 room for one more.
+
+It is ``Clocked``: its moving-window calls take the time they are asked at
+(``now=``), so the budgets count on the extension's clock.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from flask_emailcode.clocked import Clocked
+
 SCHEME = "emailcode+sql"
 
 # Expired rows of keys no request touches again are swept now and then.
@@ -52,7 +57,7 @@ def hit_table(metadata: MetaData, name: str = "emailcode_limit_hits") -> Table:
     )
 
 
-class SqlStorage(Storage, MovingWindowSupport):
+class SqlStorage(Storage, MovingWindowSupport, Clocked):
     """Rate-limit windows in a table of the app's database (``emailcode+sql``)."""
 
     STORAGE_SCHEME = [SCHEME]  # noqa: RUF012  (declared so by the base class)
@@ -73,10 +78,12 @@ class SqlStorage(Storage, MovingWindowSupport):
 
     # The moving window: what the app's limits use.
 
-    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+    def acquire_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1, *, now: float | None = None
+    ) -> bool:
         if amount > limit:
             return False
-        now = time.time()
+        now = time.time() if now is None else now
         t = self._t
         used = (
             select(func.coalesce(func.sum(t.c.amount), 0))
@@ -101,8 +108,10 @@ class SqlStorage(Storage, MovingWindowSupport):
             self._sweep(conn, now)
         return inserted is not None
 
-    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = time.time()
+    def get_moving_window(
+        self, key: str, limit: int, expiry: int, *, now: float | None = None
+    ) -> tuple[float, int]:
+        now = time.time() if now is None else now
         t = self._t
         with self._engine.connect() as conn:
             oldest, count = conn.execute(

@@ -142,8 +142,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "EMAILCODE_CLOCK",
         None,
-        "a callable giving the time in seconds, for every code, budget window and mail "
-        "date (tests move it instead of sleeping)",
+        "a callable giving the time in seconds, for every code, budget window, delivery "
+        "status and mail date (tests move it instead of sleeping)",
         shown="`time.time`",
     ),
     Setting(

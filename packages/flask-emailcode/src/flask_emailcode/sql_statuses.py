@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import Column, Float, MetaData, String, Table, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -27,9 +25,8 @@ class SqlBook:
         self._engine = engine
         self._t = table
 
-    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None:
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int, now: float) -> None:
         t = self._t
-        now = time.time()
         values = {"status": status, "owner": owner, "expires_at": now + ttl}
         try:
             with self._engine.begin() as conn:
@@ -46,13 +43,13 @@ class SqlBook:
         except (OperationalError, InterfaceError) as exc:
             raise StoreUnavailable(f"database error: {type(exc.orig).__name__}") from exc
 
-    def get(self, delivery: str) -> tuple[str, str] | None:
+    def get(self, delivery: str, *, now: float) -> tuple[str, str] | None:
         t = self._t
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(
                     select(t.c.status, t.c.owner).where(
-                        t.c.delivery == delivery, t.c.expires_at > time.time()
+                        t.c.delivery == delivery, t.c.expires_at > now
                     )
                 ).first()
         except (OperationalError, InterfaceError) as exc:

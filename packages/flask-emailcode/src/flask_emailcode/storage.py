@@ -13,14 +13,14 @@ A scheme of one's own is added with ``register_scheme``.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import Storage, storage_from_string
 
+from flask_emailcode.clocked import ClockedMemoryStorage
 from flask_emailcode.core.errors import StoreUnavailable
 from flask_emailcode.core.stores.base import CodeStore
 from flask_emailcode.core.stores.memory import MemoryCodeStore
@@ -29,10 +29,11 @@ from flask_emailcode.core.stores.memory import MemoryCodeStore
 class StatusBook(Protocol):
     """Delivery statuses: ``queued``, ``sent``, ``failed`` and what a sender reports."""
 
-    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None: ...
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int, now: float) -> None:
+        """Keep ``status`` until ``ttl`` seconds after ``now`` (the extension's clock)."""
 
-    def get(self, delivery: str) -> tuple[str, str] | None:
-        """``(status, owner)``, or None when unknown or expired."""
+    def get(self, delivery: str, *, now: float) -> tuple[str, str] | None:
+        """``(status, owner)``, or None when unknown or expired at ``now``."""
 
 
 @dataclass
@@ -75,20 +76,20 @@ class _MemoryBook:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, str, float]] = {}
 
-    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None:
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int, now: float) -> None:
         with self._lock:
-            self._entries[delivery] = (status, owner, time.time() + ttl)
+            self._entries[delivery] = (status, owner, now + ttl)
 
-    def get(self, delivery: str) -> tuple[str, str] | None:
+    def get(self, delivery: str, *, now: float) -> tuple[str, str] | None:
         with self._lock:
             found = self._entries.get(delivery)
-        if found is None or found[2] <= time.time():
+        if found is None or found[2] <= now:
             return None
         return found[0], found[1]
 
 
 def memory_backend() -> Backend:
-    return Backend(MemoryCodeStore(), MemoryStorage(), _MemoryBook(), shared=False)
+    return Backend(MemoryCodeStore(), ClockedMemoryStorage(), _MemoryBook(), shared=False)
 
 
 def _redis(uri: str, options: Mapping[str, Any], prefix: str) -> Backend:
@@ -140,10 +141,11 @@ class _RedisBook:
         self._client = client
         self._prefix = prefix
 
-    def put(self, delivery: str, *, status: str, owner: str, ttl: int) -> None:
+    # Redis expires a status on its own clock: ``now`` only says when the ttl starts.
+    def put(self, delivery: str, *, status: str, owner: str, ttl: int, now: float) -> None:
         self._call(lambda: self._client.set(self._key(delivery), f"{status}|{owner}", ex=ttl))
 
-    def get(self, delivery: str) -> tuple[str, str] | None:
+    def get(self, delivery: str, *, now: float) -> tuple[str, str] | None:
         found = self._call(lambda: self._client.get(self._key(delivery)))
         if found is None:
             return None
