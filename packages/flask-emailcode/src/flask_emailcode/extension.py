@@ -492,6 +492,13 @@ class EmailCode:
         message = f"{label}|{value}".encode()
         return hmac.new(_state().key, message, hashlib.sha256).hexdigest()[:length]
 
+    def subkey(self, label: str) -> bytes:
+        """32 bytes derived from the extension's key for one use (the queue's sealing key,
+        say), so that key opens nothing else. A NUL ends the label, which no keyed name
+        holds, so no subkey equals a digest of ``keyed``."""
+        message = f"subkey\x00{label}\x00".encode()
+        return hmac.new(_state().key, message, hashlib.sha256).digest()
+
     def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the code store answers."""
         try:
