@@ -17,6 +17,7 @@ from campus.blueprints.cms import bp as cms_bp
 from campus.blueprints.dev import bp as dev_bp
 from campus.blueprints.main import bp as main_bp
 from campus.extensions import csrf, db, mail, migrate
+from campus.mail import config as mail_config
 from campus.mail import setup as mail_delivery
 from campus.support import events, quiet
 from campus.web import auth, handlers, headers, i18n, rate_limits
@@ -42,10 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings.finish(
         app.config, instance_path=Path(app.instance_path), is_development=is_development
     )
-    if app.config.get("MAIL_SERVER"):
-        app.config.setdefault("MAIL_BACKEND", "campus.mail.smtp.VerifiedSMTPEmailBackend")
-    else:
-        app.config.setdefault("MAIL_BACKEND", "campus.mail.mailbox.MailboxEmailBackend")
+    mail_config.finish(app.config, is_development=is_development)
 
     events.init_app(app)
     db.init_app(app)

@@ -11,14 +11,12 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 
 from flask_emailcode.settings import DEFAULTS as EMAILCODE
 
@@ -654,24 +652,10 @@ def development_secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
-def check_sender(sender: str) -> None:
-    """``Name <address>`` or a bare address, ASCII, on one line: it becomes a header."""
-    name, address = parseaddr(sender)
-    if not sender.isascii() or any(ch in sender for ch in "\r\n\x00") or not address:
-        raise ConfigError("MAIL_DEFAULT_SENDER must be one ASCII line: Name <address>")
-    try:
-        # The operator's own domain may be a private one (.invalid, .test).
-        validate_email(
-            address, check_deliverability=False, globally_deliverable=False, allow_smtputf8=False
-        )
-    except EmailNotValidError as exc:
-        raise ConfigError(f"MAIL_DEFAULT_SENDER has no valid address: {exc}") from exc
-    if any(ch in name for ch in '<>@,;"'):
-        raise ConfigError("MAIL_DEFAULT_SENDER's display name must be plain text")
-
-
 def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool) -> None:
-    """Fill derived settings and refuse to start with a dangerous configuration."""
+    """Fill derived settings and refuse to start with a dangerous configuration. The
+    layers own their settings' checks: ``MAIL_*`` in ``campus.mail.config``, and
+    ``EMAILCODE_*`` in the extension."""
     if not config.get("SECRET_KEY"):
         if not is_development:
             raise ConfigError("SECRET_KEY is required outside development")
@@ -679,36 +663,8 @@ def finish(config: dict[str, Any], *, instance_path: Path, is_development: bool)
     if len(str(config["SECRET_KEY"])) < 16:
         raise ConfigError("SECRET_KEY must be at least 16 characters")
     config.setdefault("SQLALCHEMY_DATABASE_URI", f"sqlite:///{instance_path / 'campus.sqlite3'}")
-    if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
-        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: 587+TLS or 465+SSL")
-    if config.get("MAIL_FALLBACK_USE_TLS") and config.get("MAIL_FALLBACK_USE_SSL"):
-        raise ConfigError("MAIL_FALLBACK_USE_TLS and MAIL_FALLBACK_USE_SSL are exclusive")
-    if config.get("MAIL_FALLBACK_SERVER") and not config.get("MAIL_SERVER"):
-        raise ConfigError("MAIL_FALLBACK_SERVER is a second relay: set MAIL_SERVER first")
     check_redis(config)
-    delivery = config.get("MAIL_DELIVERY") or ("queue" if uses_redis(config) else "direct")
-    if delivery not in ("queue", "direct"):
-        raise ConfigError("MAIL_DELIVERY must be queue or direct")
-    if delivery == "queue" and not uses_redis(config):
-        raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL or REDIS_SENTINELS")
-    config["MAIL_DELIVERY"] = delivery
-    if config.get("MAIL_WORKER_POOL") not in ("gevent", "threads"):
-        raise ConfigError("MAIL_WORKER_POOL must be gevent or threads")
-    if int(config["MAIL_WORKER_CONCURRENCY"]) < 1:
-        raise ConfigError("MAIL_WORKER_CONCURRENCY must be at least 1")
-    if int(config["MAIL_DELIVERY_LOG_DAYS"]) < 1:
-        raise ConfigError("MAIL_DELIVERY_LOG_DAYS must be at least 1")
-    for name in ("MAIL_WORKER_SILENCE", "MAIL_QUEUE_MAX_AGE"):
-        if float(config[name]) <= 0:
-            raise ConfigError(f"{name} must be a positive number of seconds")
-    # A retry waits inside the worker unacknowledged; past the visibility
-    # timeout Redis would hand it to a second worker as well.
-    if float(config["MAIL_RETRY_MAX_DELAY"]) * 2 > int(config["MAIL_QUEUE_VISIBILITY_TIMEOUT"]):
-        raise ConfigError("MAIL_RETRY_MAX_DELAY must be under half MAIL_QUEUE_VISIBILITY_TIMEOUT")
-    if not config.get("MAIL_SERVER") and not is_development:
-        raise ConfigError("MAIL_SERVER is required outside development")
     config["SESSION_COOKIE_SECURE"] = not is_development
-    check_sender(str(config.get("MAIL_DEFAULT_SENDER") or ""))
     config.setdefault("SITE_TIMEZONE", BY_NAME["SITE_TIMEZONE"].default)
     try:
         ZoneInfo(str(config["SITE_TIMEZONE"]))

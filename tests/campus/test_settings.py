@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from campus import settings
+from campus.mail import config as mail_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -61,7 +62,18 @@ def test_typed_from_the_environment_by_the_declared_kind() -> None:
 def finished(**config: object) -> dict[str, object]:
     found = {**settings.DEFAULTS, "SECRET_KEY": "k" * 32, **config}
     settings.finish(found, instance_path=Path("/nonexistent"), is_development=True)
+    mail_config.finish(found, is_development=True)
     return found
+
+
+def test_the_mail_layer_checks_its_own_settings() -> None:
+    both = {**settings.DEFAULTS, "SECRET_KEY": "k" * 32, "MAIL_USE_TLS": True, "MAIL_USE_SSL": True}
+    settings.finish(both, instance_path=Path("/nonexistent"), is_development=True)
+    with pytest.raises(settings.ConfigError, match="exclusive"):
+        mail_config.finish(both, is_development=True)
+    found = finished()
+    assert found["MAIL_DELIVERY"] == "direct"
+    assert found["MAIL_BACKEND"] == "campus.mail.mailbox.MailboxEmailBackend"
 
 
 def test_sentinels_are_host_port_pairs_and_choose_redis_and_the_queue() -> None:
