@@ -49,8 +49,10 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 # Three test processes on two cores: much of the suite waits on servers it started.
+# loadgroup: the tests that fill the cores run in one process, never beside the
+# failovers whose sentinels they would starve (tests/services.py, CPU_HEAVY).
 test: $(VENV)/.installed-dev lint typecheck
-	$(BIN)/pytest -n 3
+	$(BIN)/pytest -n 3 --dist loadgroup
 
 # Benchmarks (bench/README.md, docs/performance.md): a few minutes, never part of `make test`.
 bench: $(VENV)/.installed-dev

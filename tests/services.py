@@ -174,6 +174,11 @@ def _user_exists(name: str) -> bool:
     return True
 
 
+# The tests that fill the cores on purpose, and those a starved core makes fail (the
+# sentinels' one-second decisions): one xdist worker runs them all, one after another
+# (``pytest -n 3 --dist loadgroup``).
+CPU_HEAVY = "cpu-heavy"
+
 POSTGRES = PostgresServer()
 
 

@@ -27,7 +27,12 @@ from tests.app_fixtures import add_staff
 from tests.helpers import Api, last_code, log_in
 from tests.queue_worker import Worker, queue_settings, status, wait_until
 from tests.sentinel_cluster import MASTER_NAME, SentinelCluster
+from tests.services import CPU_HEAVY
 from tests.smtp_server import Inbox
+
+# Sentinels decide on a one-second clock: never beside the test that fills the cores
+# (tests/services.py, CPU_HEAVY).
+pytestmark = pytest.mark.xdist_group(CPU_HEAVY)
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # Enough accounts for each client to keep asking through the switch and after it.

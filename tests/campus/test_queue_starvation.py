@@ -23,7 +23,12 @@ from flask import Flask
 from campus.mail.outbox import delivery_log
 from campus.mail.statuses import Status
 from tests.queue_worker import Worker, queue_settings, staff_client, wait_until
+from tests.services import CPU_HEAVY
 from tests.smtp_server import Inbox
+
+# It fills the cores on purpose: never beside the failover tests, whose sentinels would
+# starve (tests/services.py, CPU_HEAVY).
+pytestmark = pytest.mark.xdist_group(CPU_HEAVY)
 
 MESSAGES = 3000
 HIGH = "1000000/hour"
