@@ -7,28 +7,11 @@ import redis
 from argon2 import PasswordHasher
 
 from campus.support import passwords
-from tests.services import CPU_HEAVY, POSTGRES, RedisServer, missing
+from tests.services import POSTGRES, RedisServer, missing
 from tests.smtp_server import Inbox, smtp_server
 
 # App fixtures (database per test, app, staff, API client) for tests/campus and tests/e2e.
 pytest_plugins = ["tests.app_fixtures"]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The CPU-heavy group first: one process runs it for minutes, and started last it
-    would be the whole suite's tail. Every xdist worker orders its items alike."""
-    heavy = [item for item in items if _group(item) == CPU_HEAVY]
-    if heavy:
-        items[:] = heavy + [item for item in items if _group(item) != CPU_HEAVY]
-
-
-def _group(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("xdist_group")
-    return (
-        None
-        if marker is None
-        else str(marker.args[0] if marker.args else marker.kwargs.get("name"))
-    )
 
 
 @pytest.fixture(scope="session", autouse=True)
