@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +35,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     extension's it depends on) and their dependencies."""
     base = tmp_path_factory.mktemp("package")
     dist = base / "dist"
-    for source in (ROOT, ROOT / "packages" / "flask-emailcode"):
+    # Built from copies: setuptools writes build/ and *.egg-info into the tree it builds,
+    # and another test process may be building the extension at the same moment.
+    skip = shutil.ignore_patterns("build", "*.egg-info", ".venv", ".git", "__pycache__")
+    extension = base / "flask-emailcode"
+    shutil.copytree(ROOT / "packages" / "flask-emailcode", extension, ignore=skip)
+    for source in (ROOT, extension):
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
             check=True,

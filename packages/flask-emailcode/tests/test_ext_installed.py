@@ -46,8 +46,12 @@ for name in ("sqlalchemy", "redis"):
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("installed")
     dist = base / "dist"
+    # Built from a copy: setuptools writes build/ and *.egg-info into the tree it builds,
+    # and another test process may be building the same package at the same moment.
+    source = base / "source"
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(PACKAGE)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
         check=True,
         cwd=base,
     )
