@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import sys
 
 import click
-from flask import Flask, current_app
-from flask.cli import AppGroup, with_appcontext
+from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from campus.extensions import db
@@ -16,7 +14,6 @@ from campus.flows.accounts import create_account
 from campus.flows.errors import FlowError
 from campus.flows.passwords import change_password
 from campus.mail.check_cli import group as mail_commands
-from campus.mail.worker import NO_REDIS, POOLS
 from campus.models import Account, Role, find_by_email
 from campus.redis_check_cli import group as redis_commands
 from campus.support.addresses import BadAddress
@@ -82,36 +79,7 @@ def bootstrap(email: str) -> None:
     click.echo("")
 
 
-@click.command("worker")
-@click.option(
-    "--pool",
-    type=click.Choice(POOLS),
-    default=None,
-    help="gevent (many SMTP sessions in one process) or threads (MAIL_WORKER_POOL)",
-)
-@click.option(
-    "--concurrency", type=int, default=None, help="messages in flight (MAIL_WORKER_CONCURRENCY)"
-)
-@with_appcontext
-def worker(pool: str | None, concurrency: int | None) -> None:
-    """Run the mail delivery worker (needs REDIS_URL or REDIS_SENTINELS)."""
-    celery = current_app.extensions.get("celery")
-    if celery is None:
-        raise click.ClickException(NO_REDIS)
-    pool = pool or str(current_app.config["MAIL_WORKER_POOL"])
-    concurrency = concurrency or int(current_app.config["MAIL_WORKER_CONCURRENCY"])
-    # gevent patches the standard library before any import, and this process imported
-    # too much already; and the app's Redis pools are sized for the worker's slots when
-    # it is built. So the same process becomes the worker's entry point, which builds
-    # the app once more with both settled.
-    entry = [sys.executable, "-m", "campus_worker", f"--pool={pool}"]
-    entry.append(f"--concurrency={concurrency}")
-    sys.stdout.flush()
-    os.execv(sys.executable, entry)  # noqa: S606  (this interpreter, fixed arguments)
-
-
 def init_app(app: Flask) -> None:
     app.cli.add_command(user)
-    app.cli.add_command(worker)
     app.cli.add_command(mail_commands)
     app.cli.add_command(redis_commands)

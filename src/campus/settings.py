@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import idna
 
+from campus_worker.options import DEFAULT_POOL
 from flask_emailcode.settings import DEFAULTS as EMAILCODE
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -246,7 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAIL_WORKER_POOL",
         str,
-        "gevent",
+        DEFAULT_POOL,
         "`gevent`: the worker keeps many messages in flight in one process; `threads`: "
         "one OS thread per message in flight",
     ),

@@ -1,18 +1,22 @@
 """``python -m campus_worker [--pool gevent|threads] [--concurrency N]``: run the mail worker.
 
 With the gevent pool the standard library is patched first, before anything
-below reaches socket, ssl or threading.
+below reaches socket, ssl or threading. Without ``--pool``, ``MAIL_WORKER_POOL``
+in the environment decides (``flask worker`` has loaded ``.env`` into it).
 """
 
 import argparse
 import os
 
+from campus_worker.options import POOLS, pool_from
+
 parser = argparse.ArgumentParser(prog="campus_worker", description=__doc__)
-parser.add_argument("--pool", choices=("gevent", "threads"), default="gevent")
+parser.add_argument("--pool", choices=POOLS, default=None)
 parser.add_argument("--concurrency", type=int, default=None)
 args = parser.parse_args()
+pool = pool_from(os.environ, args.pool)
 
-if args.pool == "gevent":
+if pool == "gevent":
     from gevent import monkey
 
     monkey.patch_all()
@@ -33,7 +37,7 @@ def main() -> None:
     if celery is None:
         raise click.ClickException(NO_REDIS)
     with app.app_context():
-        run(celery, args.pool, int(app.config["MAIL_WORKER_CONCURRENCY"]))
+        run(celery, pool, int(app.config["MAIL_WORKER_CONCURRENCY"]))
 
 
 if __name__ == "__main__":

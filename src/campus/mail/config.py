@@ -12,6 +12,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from campus.settings import ConfigError, uses_redis
+from campus_worker.options import POOLS
 
 
 def finish(config: dict[str, Any], *, is_development: bool) -> None:
@@ -28,7 +29,7 @@ def finish(config: dict[str, Any], *, is_development: bool) -> None:
     if delivery == "queue" and not uses_redis(config):
         raise ConfigError("MAIL_DELIVERY=queue needs REDIS_URL or REDIS_SENTINELS")
     config["MAIL_DELIVERY"] = delivery
-    if config.get("MAIL_WORKER_POOL") not in ("gevent", "threads"):
+    if config.get("MAIL_WORKER_POOL") not in POOLS:
         raise ConfigError("MAIL_WORKER_POOL must be gevent or threads")
     if int(config["MAIL_WORKER_CONCURRENCY"]) < 1:
         raise ConfigError("MAIL_WORKER_CONCURRENCY must be at least 1")

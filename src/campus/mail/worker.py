@@ -20,13 +20,12 @@ from flask import current_app
 
 from campus.mail import heartbeat
 from campus.support import redis_clients
+from campus_worker.options import POOLS
 
 # Said by both ways of starting a worker when there is no Redis to take mail from.
 NO_REDIS = (
     "the worker needs Redis (REDIS_URL or REDIS_SENTINELS): without it mail is sent in-process"
 )
-
-POOLS = ("gevent", "threads")
 
 
 def options(pool: str, concurrency: int) -> list[str]:
