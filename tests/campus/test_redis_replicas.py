@@ -39,6 +39,9 @@ def master() -> Iterator[RedisProcess]:
 def replica(master: RedisProcess) -> Iterator[RedisProcess]:
     server = RedisProcess(("--replicaof", "127.0.0.1", str(master.port))).start()
     assert wait_until(lambda: server.client().info("replication")["master_link_status"] == "up", 10)
+    # The master counts a replica as good once its acknowledgement has arrived within
+    # min-replicas-max-lag: on a loaded machine that comes a moment after the link is up.
+    assert wait_until(lambda: not _refuses_writes(master), 10)
     yield server
     server.close()
 

@@ -26,6 +26,10 @@ from _services import free_port
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
+# One test process runs them all: the fresh venv (a wheel build and a pip install, a
+# minute of CPU) is built once, not once per process that draws one of these tests.
+pytestmark = pytest.mark.xdist_group("installed-wheel")
+
 BARE = """
 import importlib.util
 from flask import Flask
