@@ -9,6 +9,7 @@ ciphertext that expires with the code.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -25,7 +26,9 @@ class SealError(ValueError):
     """A token was tampered with, expired, or sealed under another key."""
 
 
+@functools.lru_cache(maxsize=4)
 def _fernet(secret_key: str) -> Fernet:
+    # Derived once per key, not per message (the worker unseals hundreds a second).
     # A derived key: the queue's key is useless for sessions or code digests.
     derived = hmac.new(secret_key.encode("utf-8"), _LABEL, hashlib.sha256).digest()
     return Fernet(base64.urlsafe_b64encode(derived))
