@@ -94,17 +94,17 @@ class QoS(kombu_redis.QoS):
         # the consumer reconnect, which hands out again every message in flight.
         ack = super().ack
         try:
-            redis_clients.patiently(lambda: ack(delivery_tag))  # type: ignore[no-untyped-call]
+            redis_clients.patiently(lambda: ack(delivery_tag))  # type: ignore[no-untyped-call,unused-ignore]
         except (RedisConnectionError, RedisTimeoutError):
             # Only the worker's own count: Redis still holds the message as unacknowledged.
-            virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+            virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call,unused-ignore]
             raise
 
     def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
         try:
-            super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+            super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call,unused-ignore]
         except (RedisConnectionError, RedisTimeoutError):
-            virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+            virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call,unused-ignore]
             raise
 
 
@@ -167,7 +167,7 @@ class SentinelChannel(_ChannelCorrections, kombu_redis.SentinelChannel):
         params = self._connparams(asynchronous)
         params.pop("host", None)
         params.pop("port", None)
-        manager = Sentinel(  # type: ignore[no-untyped-call]
+        manager = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             [(str(host), int(port)) for host, port in self.sentinels],
             sentinel_kwargs=self.sentinel_kwargs,
             **params,
@@ -177,7 +177,7 @@ class SentinelChannel(_ChannelCorrections, kombu_redis.SentinelChannel):
             self._async_sentinel_manager = manager
         else:
             self._sentinel_manager = manager
-        master = manager.master_for(self.master_name, redis.Redis)  # type: ignore[no-untyped-call]
+        master = manager.master_for(self.master_name, redis.Redis)  # type: ignore[no-untyped-call,unused-ignore]
         return master.connection_pool
 
 

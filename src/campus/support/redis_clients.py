@@ -145,11 +145,11 @@ def sentinel_options(config: Mapping[str, Any]) -> dict[str, Any]:
 def client(config: Mapping[str, Any]) -> redis.Redis:
     """A client for the configured Redis: the one server, or Sentinel's current master."""
     if sentinels(config):
-        manager = Sentinel(  # type: ignore[no-untyped-call]
+        manager = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             list(sentinels(config)), sentinel_kwargs=sentinel_options(config)
         )
         name = str(config["REDIS_SENTINEL_MASTER"])
-        master: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+        master: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call,unused-ignore]
             name, **server_options(config)
         )
         return master

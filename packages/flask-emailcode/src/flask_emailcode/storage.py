@@ -106,10 +106,15 @@ def _redis(uri: str, options: Mapping[str, Any], prefix: str) -> Backend:
         master = parts.path.strip("/").split("/")[0]
         # As in ``limits``: a password in the URL is the sentinels' and the master's.
         secret = {"password": parts.password} if parts.password else {}
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             hosts, sentinel_kwargs={**client_options, **secret}, **client_options
         )
-        client = sentinel.master_for(master, **secret)  # type: ignore[no-untyped-call]
+        # Typed from redis 8.2 on, untyped before: either way, the one call checks.
+        client = (
+            sentinel.master_for(master, password=parts.password)  # type: ignore[no-untyped-call,unused-ignore]
+            if parts.password
+            else sentinel.master_for(master)  # type: ignore[no-untyped-call,unused-ignore]
+        )
     else:
         client = redis.Redis.from_url(uri, **client_options)
     limits = storage_from_string(uri, **options)
