@@ -173,3 +173,44 @@ def test_bad_dkim_settings_stop_the_start(
     settings = {k: v for k, v in settings.items() if v is not None}
     with pytest.raises(ConfigError, match=error):
         make_app(**settings)
+
+
+def test_openssl_signs_byte_for_byte_what_dkimpy_alone_would(
+    key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campus.mail import signing
+
+    signer = signing.Signer(domain=DOMAIN, selector=SELECTOR, key_pem=key_file.read_bytes())
+    message = (
+        f"From: Campus Forum <no-reply@{DOMAIN}>\r\nTo: someone@example.com\r\n"
+        "Subject: a code\r\nDate: Fri, 04 Dec 2026 03:00:00 +0000\r\n\r\nABC123\r\n"
+    ).encode()
+    monkeypatch.setattr(dkim.time, "time", lambda: 1_900_000_000)  # the t= tag, both times
+    pure_parse, pure_sign = signing._PURE_PARSE, signing._PURE_SIGN
+
+    def refused(*_: object) -> None:
+        raise AssertionError("the signer's key took dkimpy's pure-Python path")
+
+    monkeypatch.setattr(signing, "_PURE_PARSE", refused)
+    monkeypatch.setattr(signing, "_PURE_SIGN", refused)
+    fast = signer.sign(message)
+    # dkimpy on its own: its PEM parser and its pure-Python RSA.
+    monkeypatch.setattr(dkim, "parse_pem_private_key", pure_parse)
+    monkeypatch.setattr(dkim, "RSASSA_PKCS1_v1_5_sign", pure_sign)
+    slow = signer.sign(message)
+    assert fast == slow
+    assert b"b=" in fast.split(b"\r\n\r\n")[0]
+
+
+def test_a_key_dkimpy_was_not_handed_through_the_signer_takes_its_own_path(
+    tmp_path: Path,
+) -> None:
+    from campus.mail import signing
+
+    other = write_key(
+        tmp_path / "other.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    message = f"From: a@{DOMAIN}\r\nTo: b@example.com\r\nSubject: s\r\n\r\nbody\r\n".encode()
+    header = dkim.sign(message, b"s", DOMAIN.encode(), other.read_bytes())
+    assert header.startswith(b"DKIM-Signature:")
+    assert other.read_bytes() not in signing._KEYS
