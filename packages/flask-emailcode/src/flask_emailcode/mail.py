@@ -83,13 +83,22 @@ def default_sender(app: Flask) -> Sender:
 
 
 def send_with_mailman(mail: CodeMail) -> None:
+    from flask import current_app
     from flask_mailman import EmailMultiAlternatives
 
     message = EmailMultiAlternatives(
         subject=mail.subject, body=mail.text, from_email=mail.from_address, to=[mail.to]
     )
     message.attach_alternative(mail.html, "text/html")
-    _send(message.send)
+
+    def deliver() -> None:
+        # A connection of its own, closed however the send ends: Flask-Mailman's own
+        # leaves the socket open when the server refuses the message.
+        with current_app.extensions["mailman"].get_connection() as connection:
+            message.connection = connection
+            message.send()
+
+    _send(deliver)
 
 
 def send_with_flask_mail(mail: CodeMail) -> None:
