@@ -19,7 +19,7 @@ from _helpers import make_app
 from _services import free_port
 from conftest import Inbox
 from flask_emailcode import EmailCode
-from flask_emailcode.queue import CeleryQueue
+from flask_emailcode.queue import BACKOFF, CeleryQueue
 
 
 def build(redis_url: str, smtp_port: int, **config: Any) -> tuple[Flask, EmailCode, CeleryQueue]:
@@ -183,3 +183,31 @@ def test_a_token_sealed_under_another_key_is_refused(redis_url: str) -> None:
         token = other_queue._fernet().encrypt(b"{}").decode()
     with app.app_context(), pytest.raises(ValueError, match="did not seal"):
         queue._run(queue.task, token)
+
+
+class Refusing(Inbox):
+    """A mail server that refuses the recipient for good."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.tried = getattr(self, "tried", 0) + 1
+        return "550 5.1.1 no such mailbox"
+
+
+def test_a_recipient_refused_for_good_is_not_tried_again(redis_url: str) -> None:
+    port = free_port()
+    refusing = Refusing()
+    controller = Controller(refusing, hostname="127.0.0.1", port=port)
+    controller.start()
+    app, emailcode, queue = build(redis_url, port)
+    try:
+        with app.test_request_context():
+            sent = emailcode.send("sign_up", to="gone@example.com")
+        with worker(queue.task.app), app.app_context():
+            wait_until(lambda: emailcode.status(sent.delivery) == "failed")
+            time.sleep(BACKOFF[0] + 1)  # a retry would have come by now
+    finally:
+        controller.stop()
+    assert refusing.tried == 1
+    assert refusing.messages == []

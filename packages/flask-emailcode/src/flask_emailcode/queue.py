@@ -12,13 +12,14 @@ The task runs in the Flask app's context, as Flask's own Celery pattern arranges
 (``celery_init_app`` with a ``FlaskTask``; see Flask's "Background Tasks with
 Celery"). It sends with the app's Flask-Mailman or Flask-Mail unless given a
 ``send`` of its own. A mail server that is down is tried again with a growing
-pause while the code lives; a recipient the server refuses is not. A message the
+pause while the code lives; a refusal for good (a 5xx) is not. A message the
 broker hands out twice is sent once: a delivery already reported is skipped.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import smtplib
 import time
@@ -104,10 +105,11 @@ class CeleryQueue:
             return "expired"
         try:
             (self._send or default_sender(current_app))(mail)
-        except smtplib.SMTPRecipientsRefused:
-            emailcode.report(mail, "failed", reason="recipient refused")
-            return "failed"
         except MailUnavailable as exc:
+            if _refused(exc.__cause__):
+                # The server said no for good (a 5xx): another try would hear the same.
+                emailcode.report(mail, "failed", reason="refused by the mail server")
+                return "failed"
             wait = BACKOFF[min(task.request.retries, len(BACKOFF) - 1)]
             if _age(fernet, token) + wait >= mail.expires_in:
                 emailcode.report(mail, "failed", permanent=False, reason=str(exc))
@@ -117,8 +119,21 @@ class CeleryQueue:
         return "sent"
 
     def _fernet(self) -> Fernet:
-        key = self._emailcode.subkey(_LABEL)
-        return Fernet(base64.urlsafe_b64encode(key))
+        return _fernet_for(self._emailcode.subkey(_LABEL))
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(key: bytes) -> Fernet:
+    # Built once per key: a worker opens hundreds a second.
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _refused(cause: BaseException | None) -> bool:
+    """A permanent refusal: a 5xx to the recipient, the sender or the data (a 4xx is
+    worth another try)."""
+    if isinstance(cause, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in cause.recipients.values())
+    return isinstance(cause, smtplib.SMTPResponseException) and cause.smtp_code >= 500
 
 
 def _opened(fernet: Fernet, token: str) -> bytes:
