@@ -28,6 +28,10 @@ from tests.smtp_server import Inbox, smtp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# With the extension's install tests, in one test process: each builds wheels from a
+# source tree, which two processes at once would race on (build/, the egg-info).
+pytestmark = pytest.mark.xdist_group("installed-wheel")
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
