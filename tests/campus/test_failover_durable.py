@@ -181,8 +181,9 @@ def test_a_planned_failover_loses_nothing(
     def hand_over() -> None:
         cluster.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
         assert cluster.wait_for_switch(), "the sentinels did not hand the master over"
-        # The old master follows the new one, which then takes writes again.
-        assert wait_until(lambda: _following(cluster, old), 20)
+        # The old master follows the new one, which then takes writes again (once that
+        # replica's first acknowledgement arrives, later than its link on a busy machine).
+        assert wait_until(lambda: _following(cluster, old) and _takes_writes(cluster, new), 20)
 
     try:
         answers = under_load(app, hand_over)
@@ -210,8 +211,9 @@ def test_an_unplanned_failover_loses_nothing(
         # The new master has no replica, so it takes no writes until the old one
         # comes back and the sentinels make it follow.
         cluster.master.start()
-        # The sentinels reconfigure it on their own schedule, slower on a loaded machine.
-        assert wait_until(lambda: _following(cluster, old), 90)
+        # The sentinels reconfigure it on their own schedule, slower on a loaded machine;
+        # the new master takes writes once that replica's first acknowledgement arrives.
+        assert wait_until(lambda: _following(cluster, old) and _takes_writes(cluster, new), 90)
 
     try:
         answers = under_load(app, kill_and_return)
@@ -226,6 +228,14 @@ def _following(cluster: SentinelCluster, port: int) -> bool:
     except redis.RedisError:
         return False  # it drops its clients as the sentinels turn it into a replica
     return info["role"] == "slave" and info["master_link_status"] == "up"
+
+
+def _takes_writes(cluster: SentinelCluster, port: int) -> bool:
+    try:
+        cluster.server(port).set("failover-probe", "1")
+    except redis.RedisError:
+        return False  # NOREPLICAS until a replica is counted good
+    return True
 
 
 def _high_limits() -> dict[str, str]:
