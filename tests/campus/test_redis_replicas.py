@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 
+from campus.mail.queue import QUEUE
 from campus.support import redis_clients
 from tests.helpers import last_code
-from tests.queue_worker import staff_client, wait_until
+from tests.queue_worker import Worker, queue_settings, staff_client, wait_until
 from tests.redis_process import RedisProcess
 from tests.smtp_server import Inbox
 
@@ -220,13 +223,10 @@ def test_a_queued_message_no_replica_confirms_answers_503_and_withdraws_its_code
     replica: RedisProcess,
     smtp: tuple[int, Inbox],
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    app = make_app(
-        REDIS_URL=master.url,
-        REDIS_WAIT_REPLICAS=1,
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=smtp[0],
-    )
+    settings = queue_settings(smtp[0], REDIS_URL=master.url, REDIS_WAIT_REPLICAS=1)
+    app = make_app(**settings)
     assert app.config["MAIL_DELIVERY"] == "queue"
     api = staff_client(app)
     asked: list[int] = []
@@ -243,3 +243,18 @@ def test_a_queued_message_no_replica_confirms_answers_503_and_withdraws_its_code
     # Withdrawn, cooldown and all: asking again at once is not "too soon".
     again = api.post("/cms/email_captcha", {"email": "unqueued@example.com"})
     assert again.status_code == 200, again.get_json()
+    # The refused request's message did reach the queue; the worker skips it, so the one
+    # mail that arrives carries the code that works.
+    assert redis.Redis.from_url(master.url).llen(QUEUE) == 2
+    worker = Worker(tmp_path, settings).start()
+    try:
+        assert wait_until(lambda: redis.Redis.from_url(master.url).llen(QUEUE) == 0, 30)
+        assert wait_until(lambda: len(smtp[1].received) >= 1, 30)
+        time.sleep(1)  # the skipped one would have arrived by now
+    finally:
+        worker.stop()
+    assert len(smtp[1].received) == 1
+    verified = api.post(
+        "/cms/resetemail", {"email": "unqueued@example.com", "captcha": last_code(smtp[1])}
+    )
+    assert verified.status_code == 200, verified.get_json()

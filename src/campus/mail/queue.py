@@ -74,10 +74,21 @@ class QueueOutbox:
                 replicas=replicas,
                 timeout_ms=int(current_app.config["REDIS_WAIT_MS"]),
             ):
+                self._unqueue(delivery, "no replica confirmed the message")
                 raise MailUnavailable("queue unavailable: no replica confirmed the message")
         except (KombuError, OperationalError, RedisError, OSError) as exc:
+            self._unqueue(delivery, type(exc).__name__)
             raise MailUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
         return delivery
+
+    def _unqueue(self, delivery: str, reason: str) -> None:
+        """The request is answered 503 and its code withdrawn, yet the message may be in
+        the queue all the same (written before the failure): settled as failed, the
+        worker skips it, so no mail carries a code that no longer works."""
+        try:
+            self.log.set(delivery, Status.FAILED, failure=f"not queued: {reason}")
+        except (RedisError, OSError) as exc:
+            log.warning("delivery %s: could not be settled as not queued (%s)", delivery, exc)
 
 
 def init_app(app: Flask) -> Celery:
