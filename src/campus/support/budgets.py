@@ -78,14 +78,6 @@ class Budget:
         self.scope = scope
         self.item: RateLimitItem = parse(str(current_app.config[setting]))
         self.counted = Counted(counted_as or scope, str(current_app.config[setting]), key)
-        self.identifiers = (
-            f"{current_app.config['EMAILCODE_KEY_PREFIX']}-limits",
-            *self.counted_key,
-        )
-
-    @property
-    def counted_key(self) -> tuple[str, str]:
-        return (self.counted.scope, self.counted.key)
 
     def take(self) -> None:
         """Count one, or raise Limited when the budget is spent."""
@@ -97,7 +89,8 @@ class Budget:
 
     @property
     def key(self) -> str:
-        return self.item.key_for(*self.identifiers)
+        """The key ``limits`` keeps this budget's window under (the extension's naming)."""
+        return _budgets().key(self.counted)
 
 
 def spend(*, take: Sequence[Budget], check: Sequence[Budget] = ()) -> None:
