@@ -11,7 +11,6 @@ same counts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from flask import current_app
@@ -19,6 +18,7 @@ from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 
 from campus.extensions import services
+from campus.support import clock
 from campus.support.addresses import Address
 from campus.support.keyed import keyed
 from flask_emailcode import TooSoon
@@ -60,7 +60,7 @@ def _budgets() -> Budgets:
         own.budgets = Budgets(
             budget_storage(),
             prefix=str(current_app.config["EMAILCODE_KEY_PREFIX"]),
-            clock=current_app.config.get("CAMPUS_CLOCK") or time.time,
+            clock=clock.now,  # the app's one clock (CAMPUS_CLOCK in tests)
         )
     return own.budgets
 
