@@ -287,9 +287,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAIL_QUEUE_VISIBILITY_TIMEOUT",
         int,
-        300,
-        "seconds before an unacknowledged message (a killed worker's) is delivered again; "
-        "must exceed twice the longest retry delay",
+        30,
+        "seconds after which a message its worker stopped working on (killed, or cut off "
+        "from Redis) is taken over by another; a live worker marks its own each second",
     ),
     Setting("EMAILCODE_TTL", int, EMAILCODE["EMAILCODE_TTL"], "seconds a code stays valid"),
     Setting("EMAILCODE_LENGTH", int, EMAILCODE["EMAILCODE_LENGTH"], "characters in a code"),
@@ -571,8 +571,8 @@ _SENTINEL_MASTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 def sentinel_addresses(value: object) -> tuple[tuple[str, int], ...]:
     """``REDIS_SENTINELS`` as (host, port) pairs: names or IPv4 addresses, ports 1-65535.
 
-    Checked strictly because the list is written into the URLs that ``limits`` and
-    kombu parse, where a stray ``/``, ``@`` or ``;`` would change their meaning.
+    Checked strictly because the list is written into the URL that ``limits``
+    parses, where a stray ``/``, ``@`` or ``;`` would change their meaning.
     """
     if value is None or isinstance(value, tuple):
         return value or ()

@@ -3,6 +3,8 @@
 With the gevent pool the standard library is patched first, before anything
 below reaches socket, ssl or threading. Without ``--pool``, ``MAIL_WORKER_POOL``
 in the environment decides (``flask worker`` has loaded ``.env`` into it).
+SIGTERM or SIGINT stops it: it reads nothing more, lets each message in flight
+finish, and leaves a message waiting to be tried again to the next worker.
 """
 
 import argparse
@@ -22,6 +24,10 @@ if pool == "gevent":
     monkey.patch_all()
 
 # Everything below must be imported after the patch: it reaches socket, ssl and threading.
+import logging  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+
 import click  # noqa: E402
 
 from campus import create_app  # noqa: E402
@@ -33,11 +39,19 @@ def main() -> None:
         # Before the app is built: its Redis pools are sized for every slot.
         os.environ["MAIL_WORKER_CONCURRENCY"] = str(args.concurrency)
     app = create_app()
-    celery = app.extensions.get("celery")
-    if celery is None:
+    if app.config["MAIL_DELIVERY"] != "queue":
         raise click.ClickException(NO_REDIS)
-    with app.app_context():
-        run(celery, pool, int(app.config["MAIL_WORKER_CONCURRENCY"]))
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s] %(message)s")
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        if pool == "gevent":
+            import gevent
+
+            # gevent's own: a handler that runs in the hub, whatever the main greenlet waits on.
+            gevent.signal_handler(number, stopping.set)
+        else:
+            signal.signal(number, lambda *_: stopping.set())
+    run(app, pool, stopping)
 
 
 if __name__ == "__main__":

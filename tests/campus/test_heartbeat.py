@@ -10,7 +10,7 @@ import pytest
 import redis
 from flask import Flask
 
-from campus.mail import heartbeat
+from campus.mail import heartbeat, stream
 from campus.settings import ConfigError
 from tests.app_fixtures import add_staff
 from tests.helpers import Api, log_in
@@ -101,9 +101,9 @@ def test_queue_health_reads_the_newest_beat_and_the_oldest_message(redis_url: st
     client = redis.Redis.from_url(redis_url)
     heartbeat.beat(client, "a", now=100.0)
     heartbeat.beat(client, "b", now=130.0)
-    client.lpush("q", '{"headers": {"campus_queued_at": 120.0}}')
-    client.lpush("q", '{"headers": {"campus_queued_at": 125.0}}')
-    found = heartbeat.queue_health(client, "q", now=140.0)
+    stream.add(client, {"delivery": "one", "queued_at": "120.0"})
+    stream.add(client, {"delivery": "two", "queued_at": "125.0"})
+    found = heartbeat.queue_health(client, now=140.0)
     assert (found.silent_for, found.oldest, found.waiting) == (10.0, 20.0, 2)
     # Beats older than an hour are forgotten as new ones arrive.
     heartbeat.beat(client, "c", now=100.0 + heartbeat.FORGET_AFTER + 1)

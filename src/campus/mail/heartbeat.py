@@ -7,16 +7,16 @@ site that is the same as no worker: nothing queued would leave.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import redis
+
+from campus.mail import stream
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ WORKERS_KEY = "campus-mail:workers"
 INTERVAL = 5.0
 # A worker not heard from for an hour is gone; its entry goes too.
 FORGET_AFTER = 3600
-# The message header that carries the time a message was queued.
-QUEUED_AT = "campus_queued_at"
+# The message field that carries the time a message was queued.
+QUEUED_AT = b"queued_at"
 
 
 def worker_id() -> str:
@@ -70,16 +70,16 @@ class QueueHealth:
     waiting: int
 
 
-def queue_health(client: redis.Redis, queue: str, now: float | None = None) -> QueueHealth:
+def queue_health(client: redis.Redis, now: float | None = None) -> QueueHealth:
     now = time.time() if now is None else now
     pipe = client.pipeline()
     pipe.zrevrange(WORKERS_KEY, 0, 0, withscores=True)
-    # kombu pushes on the left and takes from the right: the oldest is last.
-    pipe.lindex(queue, -1)
-    pipe.llen(queue)
-    newest, oldest_raw, waiting = pipe.execute()
+    # The stream keeps its entries in the order they came: the first is the oldest.
+    pipe.xrange(stream.STREAM, count=1)
+    pipe.xlen(stream.STREAM)
+    newest, first, waiting = pipe.execute()
     silent_for = now - float(newest[0][1]) if newest else None
-    queued_at = _queued_at(oldest_raw)
+    queued_at = _queued_at(first)
     return QueueHealth(
         silent_for=silent_for,
         oldest=None if queued_at is None else max(0.0, now - queued_at),
@@ -87,14 +87,13 @@ def queue_health(client: redis.Redis, queue: str, now: float | None = None) -> Q
     )
 
 
-def _queued_at(raw: Any) -> float | None:
-    if raw is None:
+def _queued_at(first: list[tuple[bytes, dict[bytes, bytes]]]) -> float | None:
+    if not first:
         return None
     try:
-        value = json.loads(raw)["headers"][QUEUED_AT]
-        return float(value)
+        return float(first[0][1][QUEUED_AT])
     except (ValueError, KeyError, TypeError):
-        return None  # a message from before this header, or not ours
+        return None  # not a message of ours
 
 
 def problems(health: QueueHealth, *, silence: float, max_age: float) -> dict[str, str]:

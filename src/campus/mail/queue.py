@@ -1,8 +1,11 @@
-"""Mail through a Celery queue on Redis: requests answer once a message is queued.
+"""Mail through a Redis stream: requests answer once a message is queued.
 
-The queued payload is sealed (see ``sealing``), results are never stored, and
-a message is acknowledged only after it was sent, failed for good or was
-scheduled again, so a worker killed mid-send leaves it to be redelivered.
+The queued payload is sealed (see ``sealing``), and a message is acknowledged
+only after it was sent or failed for good, so a worker killed mid-send leaves
+it to be taken over by the next (see ``stream``). A temporary failure is tried
+again in the same slot, after a pause, while the message stays unacknowledged:
+the next relay at once, then the first again with backoff, until the code
+expires.
 """
 
 from __future__ import annotations
@@ -10,36 +13,33 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from typing import Any
 
-from celery import Celery, Task, shared_task
-from celery.exceptions import Reject
 from flask import Flask, current_app
-from kombu.entity import Exchange, Queue
-from kombu.exceptions import KombuError, OperationalError
 from redis.exceptions import RedisError
 
 from campus.extensions import services
-from campus.mail import broker
-from campus.mail.heartbeat import QUEUED_AT, problems, queue_health
+from campus.mail import stream
+from campus.mail.consumer import Settling
+from campus.mail.heartbeat import problems, queue_health
 from campus.mail.messages import MailRequest, render
 from campus.mail.outbox import MailUnavailable, delivery_log
 from campus.mail.relays import Permanent, Temporary, relays
 from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Sender, SendRate, sender
 from campus.mail.signals import delivery_failed
-from campus.mail.statuses import DeliveryLog, Status, new_delivery_id
+from campus.mail.statuses import DeliveryLog, RedisDeliveryLog, Status, new_delivery_id
+from campus.mail.stream import Entry
 from campus.support import redis_clients
 from campus.support.addresses import mask
 from campus.support.metrics import DELIVERIES, SMTP_SEND_SECONDS, TO_PROVIDER_SECONDS, word
 
 log = logging.getLogger(__name__)
 
-QUEUE = "campus-mail"
-
 
 class QueueOutbox:
-    """Seals the request and hands it to the broker; the worker does the rest."""
+    """Seals the request and adds it to the stream; the worker does the rest."""
 
     def __init__(self, log: DeliveryLog) -> None:
         self.log = log
@@ -59,12 +59,12 @@ class QueueOutbox:
                 kind=request.kind,
                 recipient=mask(request.to),
             )
-            deliver.apply_async(
-                args=[delivery, token, deadline],
-                retry=False,
-                # Read by /healthz: how long the oldest message has waited.
-                headers={QUEUED_AT: time.time()},
-            )
+            stream.add(
+                redis_clients.shared(current_app),
+                # queued_at is read by /healthz: how long the oldest message has waited.
+                {"delivery": delivery, "token": token, "deadline": repr(deadline),
+                 "queued_at": repr(time.time())},
+            )  # fmt: skip
             replicas = int(current_app.config["REDIS_WAIT_REPLICAS"])
             # With replicas, a message is queued once they hold it: a master lost just
             # after would otherwise take it along, and the code it carries would never
@@ -76,7 +76,7 @@ class QueueOutbox:
             ):
                 self._unqueue(delivery, "no replica confirmed the message")
                 raise MailUnavailable("queue unavailable: no replica confirmed the message")
-        except (KombuError, OperationalError, RedisError, OSError) as exc:
+        except (RedisError, OSError) as exc:
             self._unqueue(delivery, type(exc).__name__)
             raise MailUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
         return delivery
@@ -91,74 +91,19 @@ class QueueOutbox:
             log.warning("delivery %s: could not be settled as not queued (%s)", delivery, exc)
 
 
-def init_app(app: Flask) -> Celery:
-    """A Celery app bound to this Flask app, its broker the configured Redis."""
-    visibility = int(app.config["MAIL_QUEUE_VISIBILITY_TIMEOUT"])
-    broker_url, transport, sentinel_options, tls = broker.broker_for(app.config)
-
-    class FlaskTask(Task):  # type: ignore[misc]
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with app.app_context():
-                return self.run(*args, **kwargs)
-
-    celery = Celery(app.import_name, task_cls=FlaskTask)
-    # Published through the default exchange straight to the queue's list: a
-    # Redis that restarts empty loses kombu's exchange bindings, and a message
-    # routed through a named exchange before a worker re-declares them is
-    # silently dropped. The default exchange needs no binding to route.
-    mail_queue = Queue(QUEUE, exchange=Exchange(""), routing_key=QUEUE)  # type: ignore[no-untyped-call]
-    celery.conf.update(
-        task_queues=[mail_queue],
-        task_default_queue=QUEUE,
-        task_default_exchange="",
-        task_default_routing_key=QUEUE,
-        broker_url=broker_url,
-        broker_transport=transport,
-        broker_use_ssl=tls,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=1,
-        broker_transport_options={
-            "visibility_timeout": visibility,
-            "socket_timeout": 1,
-            "socket_connect_timeout": 1,
-            "unacked_restore_interval": 1,
-            "unacked_restore_throttle": 1,
-            "health_check_interval": 2,
-            # kombu's own default is 10 connections, and every slot of the worker
-            # acknowledges on its own: past the pool, an acknowledgement fails, the
-            # consumer reconnects, and messages in flight are handed out again.
-            "max_connections": redis_clients.pool_size(app.config),
-            **sentinel_options,
-        },
-        task_ignore_result=True,
-        result_backend=None,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_publish_retry=False,
-        task_serializer="json",
-        accept_content=["json"],
-        worker_prefetch_multiplier=1,
-        worker_hijack_root_logger=False,
-        worker_cancel_long_running_tasks_on_connection_loss=False,
-    )
-    celery.set_default()
-    # Celery keeps a result backend per thread unless it says it is thread-safe, and
-    # the gevent pool runs each message in a new greenlet: the task would build one
-    # for every message. Results are never stored, so one disabled backend serves all.
-    celery.tasks[deliver.name].backend = celery.backend
-    app.extensions["celery"] = celery
+def init_app(app: Flask) -> None:
+    """What the worker sends with: kept-open SMTP sessions and the provider's send rate."""
     services(app).sender = Sender()
     services(app).send_rate = SendRate(
         app.config.get("MAIL_SEND_RATE"), *redis_clients.limits_storage(app.config)
     )
-    return celery
 
 
 def queue_checks() -> dict[str, str]:
     """/healthz's view of the queue: a worker heard from lately, and nothing waiting too long."""
     config = current_app.config
     try:
-        health = queue_health(redis_clients.shared(current_app), QUEUE)
+        health = queue_health(redis_clients.shared(current_app))
     except RedisError as exc:
         return {"worker": f"error: {type(exc).__name__}"}
     found = problems(
@@ -170,11 +115,12 @@ def queue_checks() -> dict[str, str]:
 
 
 def queue_depth() -> int | None:
-    """Messages waiting for a worker; None without the queue or when Redis does not answer."""
-    if "celery" not in current_app.extensions:
+    """Messages not yet settled (waiting, or in a worker's hands); None without the queue
+    or when Redis does not answer."""
+    if current_app.config["MAIL_DELIVERY"] != "queue":
         return None
     try:
-        return int(redis_clients.shared(current_app).llen(QUEUE))
+        return stream.depth(redis_clients.shared(current_app))
     except RedisError:
         return None
 
@@ -187,24 +133,88 @@ def backoff(retries: int) -> float:
     return delay
 
 
-# Retries are bounded by the code's expiry, not by a count.
-@shared_task(bind=True, name="campus.deliver", ignore_result=True, max_retries=None)  # type: ignore[untyped-decorator]
-def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
-    """Send one queued message, retrying what is temporary until the code expires."""
+@dataclass(frozen=True)
+class Outcome:
+    """How a message was settled, written in the same step as its acknowledgement."""
+
+    status: Status
+    relay: str | None = None
+    failure: str | None = None
+    attempted: bool = False
+    # What a failed message carried, whose code is withdrawn once the failure is written.
+    withdraw: MailRequest | None = None
+
+
+def handle(entry: Entry, settling: Settling) -> None:
+    """Settle one queued message, trying again what is temporary until its code expires.
+
+    Once it is settled (sent, failed for good, or settled before) its status and its
+    acknowledgement are written in one step: a status that reads ``sent`` is never
+    left with its message still pending. When Redis does not answer, or the worker
+    stops, it is left unacknowledged, for the next worker to take over.
+    """
     try:
-        request = _ready_to_send(delivery, token, deadline)
-    except RedisError as exc:
-        # Nothing was sent and its status is unknown: hand the message back rather
-        # than let it be acknowledged unsent (and if Redis cannot take it back, it
-        # stays unacknowledged there and returns after the visibility timeout).
-        log.warning("delivery %s: Redis did not answer (%s); handed back", delivery, exc)
-        raise Reject(requeue=True) from exc
-    if request is None:
+        delivery, token = entry.fields["delivery"], entry.fields["token"]
+        deadline = float(entry.fields["deadline"])
+        queued_at = float(entry.fields["queued_at"])
+    except (KeyError, ValueError):
+        log.error("mail stream entry %s: not a message of ours; dropped", entry.id)
+        settling.ack()
         return
+    attempt = 0
+    while True:
+        try:
+            outcome = deliver(delivery, token, deadline, attempt, queued_at)
+        except RedisError as exc:
+            # Nothing was sent and its status is unknown: leave it for a later try
+            # rather than acknowledge it unsent.
+            log.warning("delivery %s: Redis did not answer (%s); left for later", delivery, exc)
+            return
+        if not isinstance(outcome, float):
+            break
+        if settling.stopping.wait(outcome):
+            return  # the worker is stopping: the next one takes it over
+        attempt += 1
+    if outcome is None:
+        settling.ack()  # settled before: an earlier copy of this message, or long gone
+        return
+    _settle(delivery, outcome, settling)
+
+
+def _settle(delivery: str, outcome: Outcome, settling: Settling) -> None:
+    log_ = delivery_log()
+    if not isinstance(log_, RedisDeliveryLog):
+        raise RuntimeError("the mail queue keeps its delivery log in Redis")
+
+    def write(pipe: Any) -> None:
+        log_.set(
+            delivery,
+            outcome.status,
+            relay=outcome.relay,
+            failure=outcome.failure,
+            attempted=outcome.attempted,
+            on=pipe,
+        )
+
+    if not settling.ack(write):
+        log.error("delivery %s: %s, but Redis did not take it", delivery, outcome.status.value)
+    if outcome.withdraw is not None:
+        # Nothing arrived, so nothing it carried may stay valid; a new code may go at once.
+        delivery_failed.send(current_app.import_name, request=outcome.withdraw)
+
+
+def deliver(
+    delivery: str, token: str, deadline: float, attempt: int, queued_at: float
+) -> float | Outcome | None:
+    """One attempt: how the message was settled, None if it was before, or the pause
+    before the next attempt."""
+    ready = _ready_to_send(delivery, token, deadline)
+    if not isinstance(ready, MailRequest):
+        return ready
+    request = ready
     # Each attempt goes to the next relay in turn: the primary first, the fallback after
     # a temporary failure, and the primary again after that.
     available = relays(current_app.config)
-    attempt = int(self.request.retries)
     relay = available[attempt % len(available)]
     try:
         message = render(request)
@@ -219,30 +229,25 @@ def deliver(self: Task, delivery: str, token: str, deadline: float) -> None:
             log.warning("delivery %s: %s (%s relay); retrying in %.1fs", delivery, exc, name, delay)
             DELIVERIES.labels("retried", _failure(exc)).inc()
             _record(delivery, Status.QUEUED, failure=str(exc), attempted=True)
-            _retry(self, delivery, delay)
+            return delay
         log.error("delivery %s: %s; the code expires before another try", delivery, exc)
         DELIVERIES.labels("failed", _failure(exc)).inc()
-        _settle_failed(delivery, request, str(exc), attempted=True)
-        return
+        return _failed(request, str(exc), attempted=True)
     except Permanent as exc:
         log.error("delivery %s: %s; not retried", delivery, exc)
         DELIVERIES.labels("failed", _failure(exc)).inc()
-        _settle_failed(delivery, request, str(exc), attempted=True)
-        return
+        return _failed(request, str(exc), attempted=True)
     except Exception as exc:
         # A fault of ours (a template, a bug): say so to the person, keep the cause.
         log.exception("delivery %s: could not be rendered or sent", delivery)
-        _settle_failed(delivery, request, type(exc).__name__)
-        return
-    _record(delivery, Status.SENT, relay=relay.name, attempted=True)
+        return _failed(request, type(exc).__name__)
     DELIVERIES.labels("sent", "none").inc()
-    queued_at = getattr(self.request, QUEUED_AT, None)
-    if queued_at is not None:
-        TO_PROVIDER_SECONDS.observe(max(0.0, time.time() - float(queued_at)))
+    TO_PROVIDER_SECONDS.observe(max(0.0, time.time() - queued_at))
+    return Outcome(Status.SENT, relay=relay.name, attempted=True)
 
 
-def _ready_to_send(delivery: str, token: str, deadline: float) -> MailRequest | None:
-    """The message to send now, or None once it is settled (by this call or before it)."""
+def _ready_to_send(delivery: str, token: str, deadline: float) -> MailRequest | Outcome | None:
+    """The message to send now; else how it is settled now, or None if it was before."""
     record = redis_clients.patiently(lambda: delivery_log().get(delivery))
     if record is None or record[0] is not Status.QUEUED:
         return None  # already settled by an earlier copy of this message, or long gone
@@ -250,51 +255,25 @@ def _ready_to_send(delivery: str, token: str, deadline: float) -> MailRequest | 
         request = unseal(token, secret_key=current_app.config["SECRET_KEY"])
     except SealError:
         log.error("delivery %s: sealed payload rejected", delivery)
-        _settle_failed(delivery, None, "sealed payload rejected")
-        return None
+        return _failed(None, "sealed payload rejected")
     if time.time() >= deadline:
         # Waited in the queue past its code's expiry: a mail now would carry a dead code.
-        _settle_failed(delivery, request, "expired in the queue")
-        return None
+        return _failed(request, "expired in the queue")
     rate = services().send_rate
     if rate is None:
         raise RuntimeError("the mail queue is not set up on this app (queue.init_queue)")
     if not rate.wait_for_turn(deadline):
-        _settle_failed(delivery, request, "send rate: expired waiting")
-        return None
+        return _failed(request, "send rate: expired waiting")
     return request
 
 
-def _retry(task: Task, delivery: str, delay: float) -> NoReturn:
-    """Schedule the next attempt; if the broker cannot take it, hand this copy back."""
-    try:
-        raise task.retry(countdown=delay) from None
-    except Reject as refused:
-        # Celery rejects the message for good when it cannot publish the retry: the
-        # message would be gone, its status still ``queued``.
-        cause = refused.reason
-        log.warning("delivery %s: the retry could not be queued (%s); handed back", delivery, cause)
-        raise Reject(cause, requeue=True) from None
-
-
-def _record(
-    delivery: str,
-    status: Status,
-    *,
-    relay: str | None = None,
-    failure: str | None = None,
-    attempted: bool = False,
-) -> None:
-    """Write an outcome, patiently: a message whose outcome is lost is sent again.
-
-    Past every try the outcome is logged and the message still acknowledged: what
-    was sent stays sent once, and the status it shows is the only thing lost.
-    """
+def _record(delivery: str, status: Status, *, failure: str, attempted: bool) -> None:
+    """Write how an attempt went, while the message waits for the next (best effort:
+    the outcome that settles it is written with its acknowledgement)."""
     log_ = delivery_log()
     try:
         redis_clients.patiently(
-            lambda: log_.set(delivery, status, relay=relay, failure=failure, attempted=attempted),
-            tries=6,
+            lambda: log_.set(delivery, status, failure=failure, attempted=attempted)
         )
     except RedisError:
         log.error("delivery %s: %s, but Redis did not take the status", delivery, status.value)
@@ -305,10 +284,5 @@ def _failure(exc: BaseException) -> str:
     return word(type(exc.__cause__ or exc).__name__)
 
 
-def _settle_failed(
-    delivery: str, request: MailRequest | None, failure: str, *, attempted: bool = False
-) -> None:
-    _record(delivery, Status.FAILED, failure=failure, attempted=attempted)
-    if request is not None:
-        # Nothing arrived, so nothing it carried may stay valid; a new code may go at once.
-        delivery_failed.send(current_app.import_name, request=request)
+def _failed(request: MailRequest | None, failure: str, *, attempted: bool = False) -> Outcome:
+    return Outcome(Status.FAILED, failure=failure, attempted=attempted, withdraw=request)

@@ -292,9 +292,11 @@ class RedisDeliveryLog:
         relay: str | None = None,
         failure: str | None = None,
         attempted: bool = False,
+        on: Any = None,
     ) -> None:
+        """``on``: a pipeline to write it in, with what else it carries (else at once)."""
         # Only an existing record changes: an expired one stays gone.
-        self._client.eval(
+        (self._client if on is None else on).eval(
             _SET_IF_EXISTS,
             1,
             _key(delivery),

@@ -1,4 +1,4 @@
-"""The mail worker process: Celery consuming the mail queue.
+"""The mail worker process: one consumer of the mail stream, many messages in flight.
 
 Sending a message is almost all waiting on the provider (a relay commonly takes
 a fifth of a second to accept one), so one process keeps many messages in
@@ -12,15 +12,18 @@ patches first, and ``flask --app campus worker`` hands over to it.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
-from celery import Celery
-from celery.signals import worker_ready
-from flask import current_app
+from flask import Flask
 
 from campus.mail import heartbeat
+from campus.mail.consumer import BLOCK_MS, Consumer, Settling
+from campus.mail.queue import handle
+from campus.mail.stream import Entry
 from campus.support import redis_clients
-from campus_worker.options import POOLS
+
+log = logging.getLogger(__name__)
 
 # Said by both ways of starting a worker when there is no Redis to take mail from.
 NO_REDIS = (
@@ -28,47 +31,48 @@ NO_REDIS = (
 )
 
 
-def options(pool: str, concurrency: int) -> list[str]:
-    if pool not in POOLS:
-        raise ValueError(f"unknown worker pool {pool!r}: one of {', '.join(POOLS)}")
+def consumer(app: Flask) -> Consumer:
+    """The app's consumer: its one Redis client for statuses and acknowledgements, and a
+    reader whose timeout outlasts a blocking read."""
+    config = app.config
+    concurrency = int(config["MAIL_WORKER_CONCURRENCY"])
     if concurrency < 1:
         raise ValueError("the worker's concurrency must be at least 1")
-    return [
-        f"--pool={pool}",
-        f"--concurrency={concurrency}",
-        "--loglevel=INFO",
-        # One kind of worker, no cluster chatter: gossip, mingle and heartbeats only cost.
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+
+    # Each message is settled in the app's context, as a request would be.
+    def settle(entry: Entry, settling: Settling) -> None:
+        with app.app_context():
+            handle(entry, settling)
+
+    return Consumer(
+        redis_clients.shared(app),
+        redis_clients.client(config, read_timeout=BLOCK_MS / 1000 + 5),
+        settle,
+        name=heartbeat.worker_id(),
+        concurrency=concurrency,
+        visibility=float(config["MAIL_QUEUE_VISIBILITY_TIMEOUT"]),
+    )
 
 
-# Celery logs two lines for every task, received and succeeded: at hundreds of
-# messages a second that is a large share of the worker's time and says nothing
-# the delivery statuses do not. Failures and retries are still logged.
-QUIET = ("celery.worker.strategy", "celery.app.trace")
-
-
-def run(celery: Celery, pool: str, concurrency: int) -> None:
-    """Run the worker in the current app's context until it is stopped."""
-    for name in QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    config = current_app.config
-    # The app's one Redis client, with its 1 s timeouts.
-    client = redis_clients.shared(current_app)
+def run(app: Flask, pool: str, stopping: threading.Event | None = None) -> None:
+    """Consume until ``stopping`` is set (by SIGTERM or SIGINT, from ``campus_worker``)."""
+    config = app.config
+    worker = consumer(app)
+    if stopping is not None:
+        worker.stopping = stopping
+    client = redis_clients.shared(app)
     # A few beats within the silence /healthz tolerates, so one lost beat is no alarm.
     interval = min(heartbeat.INTERVAL, float(config["MAIL_WORKER_SILENCE"]) / 3)
     beating: list[Any] = []
 
     # Beats start once the worker consumes, not when the process starts.
-    def ready(**_: Any) -> None:
-        beating.append(heartbeat.start_beating(client, heartbeat.worker_id(), interval))
+    def ready() -> None:
+        beating.append(heartbeat.start_beating(client, worker.name, interval))
+        concurrency = config["MAIL_WORKER_CONCURRENCY"]
+        log.info("mail worker %s (%s pool, %s slots) ready.", worker.name, pool, concurrency)
 
-    worker_ready.connect(ready, weak=False)
     try:
-        celery.worker_main(["worker", *options(pool, concurrency)])
+        worker.run(ready)
     finally:
-        worker_ready.disconnect(ready)
         for stop in beating:
             stop.set()

@@ -5,8 +5,8 @@ With ``REDIS_URL`` that is one server. With ``REDIS_SENTINELS`` and
 each new connection asks them first, so once they have promoted a replica the
 next connection reaches it, and a connection to a demoted master is dropped.
 Codes and statuses use ``client``; the budgets and the provider's send rate
-use ``limits_storage``; the mail queue builds kombu's settings from the same
-addresses (``campus.mail.queue``).
+use ``limits_storage``; the mail worker reads the queue's stream through a
+client of its own, whose reads may block (``campus.mail.worker``).
 
 Every connection has short timeouts: while the master is gone a request
 fails fast and is answered 503, rather than waiting for the switch.
@@ -55,9 +55,10 @@ class _DropsUnwritableMasters:
     """A connection that treats a master refusing writes as a lost connection.
 
     Under Sentinel the answer is elsewhere: the refusing master is being replaced,
-    and the next connection asks the sentinels for the new one. kombu and Celery
-    recover from a lost connection by reconnecting, but stop consuming for good
-    on any other error from Redis (``NOREPLICAS`` to the worker's BRPOP, too).
+    and the next connection asks the sentinels for the new one. The mail worker
+    meets a lost connection by reading again after a pause, and the web tier by
+    answering 503 until the switch; ``NOREPLICAS`` to the worker's read would be
+    neither.
     """
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
@@ -105,13 +106,16 @@ def uses_tls(config: Mapping[str, Any]) -> bool:
     return str(config.get("REDIS_URL") or "").startswith("rediss://")
 
 
-def server_options(config: Mapping[str, Any]) -> dict[str, Any]:
+def server_options(config: Mapping[str, Any], read_timeout: float | None = None) -> dict[str, Any]:
     """What every connection to the server (or Sentinel's master) is opened with.
 
     A ``REDIS_URL`` carries its own password and user; under Sentinel they are
-    ``REDIS_MASTER_PASSWORD`` and ``REDIS_MASTER_USERNAME``.
+    ``REDIS_MASTER_PASSWORD`` and ``REDIS_MASTER_USERNAME``. ``read_timeout``
+    replaces the short one for a client whose reads block on purpose.
     """
     options: dict[str, Any] = {**TIMEOUTS, "max_connections": pool_size(config)}
+    if read_timeout is not None:
+        options["socket_timeout"] = read_timeout
     tls = uses_tls(config)
     if tls:
         options |= tls_options(config)
@@ -142,7 +146,7 @@ def sentinel_options(config: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def client(config: Mapping[str, Any]) -> redis.Redis:
+def client(config: Mapping[str, Any], read_timeout: float | None = None) -> redis.Redis:
     """A client for the configured Redis: the one server, or Sentinel's current master."""
     if sentinels(config):
         manager = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
@@ -150,10 +154,10 @@ def client(config: Mapping[str, Any]) -> redis.Redis:
         )
         name = str(config["REDIS_SENTINEL_MASTER"])
         master: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call,unused-ignore]
-            name, **server_options(config)
+            name, **server_options(config, read_timeout)
         )
         return master
-    return redis.Redis.from_url(str(config["REDIS_URL"]), **server_options(config))
+    return redis.Redis.from_url(str(config["REDIS_URL"]), **server_options(config, read_timeout))
 
 
 def shared(app: Flask) -> redis.Redis:
@@ -210,7 +214,7 @@ _MARK = "campus:replicated"
 
 def replicated(client: redis.Redis, *, replicas: int, timeout_ms: int) -> bool:
     """Whether the replicas, up to ``replicas`` of those the master has, hold every write
-    the master answered before this call (kombu's publish among them)."""
+    the master answered before this call (the message added to the stream among them)."""
     pipe = client.pipeline(transaction=False)
     pipe.set(_MARK, "1", px=60_000)
     pipe.wait(replicas, timeout_ms)
