@@ -57,7 +57,7 @@ WORKER_LAYERS: list[tuple[str, re.Pattern[str]]] = [
         ("rendering", r"/(jinja2|flask_babel|babel|markupsafe)/|flask/templating"
                       r"|campus/mail/messages|campus/support/locale"),
         ("metrics", r"/prometheus_client/"),
-        ("Celery + kombu", r"/(celery|kombu|vine|amqp|billiard)/|campus/mail/broker"),
+        ("queue (stream, consumer)", r"campus/mail/(stream|consumer)"),
         ("gevent", r"/gevent/|/greenlet/"),
         ("task body, app context", r"campus/mail/queue|/flask/|/werkzeug/"),
     ]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the types of what the layers above build; nothing imported 
     from limits.storage import Storage
 
     from campus.mail.outbox import Outbox
+    from campus.mail.rendering import Renderer
     from campus.mail.sender import Sender, SendRate
     from campus.mail.signing import Signer
     from campus.mail.statuses import DeliveryLog
@@ -48,6 +49,7 @@ class Services:
     budgets: Budgets | None = None
     quiet: Quiet | None = None
     dkim: Signer | None = None
+    renderer: Renderer | None = None
     deliveries: DeliveryLog | None = None
     outbox: Outbox | None = None
     sender: Sender | None = None

@@ -11,7 +11,7 @@ from flask import Flask
 from flask_mailman.message import SafeMIMEText
 
 from campus.mail import mime
-from campus.mail.messages import _SUBJECTS, MailRequest, render
+from campus.mail.messages import KINDS, MailRequest, render
 
 # Every value any mail template reads, so each kind renders whole.
 CONTEXT = {
@@ -33,7 +33,7 @@ def stock_bytes(message: object) -> bytes:
 
 @pytest.mark.parametrize("locale", ["en", "zh"])
 @pytest.mark.parametrize("code_in_subject", [False, True])
-@pytest.mark.parametrize("kind", sorted(_SUBJECTS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_mail_is_written_as_the_standard_generator_writes_it(
     app: Flask, kind: str, locale: str, code_in_subject: bool
 ) -> None:

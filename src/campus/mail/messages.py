@@ -13,16 +13,13 @@ from email.header import Header
 from email.utils import parseaddr
 from typing import Any
 
-from flask import current_app, render_template
-from flask_babel import force_locale, format_datetime
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask import current_app
 from flask_mailman import EmailMultiAlternatives
 
 from campus.extensions import services
 from campus.mail.mime import Alternatives
+from campus.mail.rendering import Language, Renderer
 from campus.support.addresses import parse_address
-from campus.support.locale import site_time
 
 
 @dataclass(frozen=True)
@@ -53,53 +50,59 @@ class MailRequest:
         return f"MailRequest(kind={self.kind!r}, locale={self.locale!r})"
 
 
-def subject(request: MailRequest) -> str:
-    """The subject in the current language: a fixed template, and for a code mail the code
-    or the time it was sent after it, so that no two code mails share one subject."""
+def subject(request: MailRequest, language: Language) -> str:
+    """The subject in the request's language: a fixed template, and for a code mail the
+    code or the time it was sent after it, so that no two code mails share one subject."""
     context = request.context
+    fixed = language.gettext(_SUBJECTS[request.kind])
     if "sent_at" not in context:
-        return str(_SUBJECTS[request.kind])
-    fixed = str(_SUBJECTS[request.kind])
+        return fixed
     if context.get("code_in_subject"):
         # The code is drawn from a fixed alphabet of capitals and digits.
-        return str(_("%(subject)s: %(code)s", subject=fixed, code=context["code"]))
-    time = format_datetime(_sent_at(request), "HH:mm:ss")
-    return str(_("%(subject)s (sent %(time)s)", subject=fixed, time=time))
+        return language.gettext("%(subject)s: %(code)s", subject=fixed, code=context["code"])
+    time = language.time(_sent_at(request), "HH:mm:ss")
+    return language.gettext("%(subject)s (sent %(time)s)", subject=fixed, time=time)
 
 
 def _sent_at(request: MailRequest) -> datetime:
     return datetime.fromtimestamp(float(request.context["sent_at"]), UTC)
 
 
+def N_(message: str) -> str:  # the name Babel's extractor knows
+    """Marks a message for the catalog; translated where it is used."""
+    return message
+
+
 # Fixed templates only: nothing a user typed ever reaches a header. Translated when
 # read, one at a time: a message needs one subject, not all of them.
 _SUBJECTS = {
-    "change_email_code": _l("Campus forum email verification code"),
-    "email_changed_notice": _l("Your Campus Forum email address was changed"),
-    "sign_up_code": _l("Campus forum sign-up code"),
-    "reset_password_code": _l("Campus forum password reset code"),
-    "log_in_code": _l("Campus forum log-in code"),
-    "add_email_code": _l("Campus forum address verification code"),
-    "addresses_changed_notice": _l("The addresses of your Campus Forum account changed"),
-    "account_exists_notice": _l("You already have a Campus Forum account"),
-    "address_in_use_notice": _l("Someone tried to add your address to a Campus Forum account"),
-    "password_changed_notice": _l("Your Campus Forum password was changed"),
+    "change_email_code": N_("Campus forum email verification code"),
+    "email_changed_notice": N_("Your Campus Forum email address was changed"),
+    "sign_up_code": N_("Campus forum sign-up code"),
+    "reset_password_code": N_("Campus forum password reset code"),
+    "log_in_code": N_("Campus forum log-in code"),
+    "add_email_code": N_("Campus forum address verification code"),
+    "addresses_changed_notice": N_("The addresses of your Campus Forum account changed"),
+    "account_exists_notice": N_("You already have a Campus Forum account"),
+    "address_in_use_notice": N_("Someone tried to add your address to a Campus Forum account"),
+    "password_changed_notice": N_("Your Campus Forum password was changed"),
 }
+
+KINDS = frozenset(_SUBJECTS)
 
 
 def render(request: MailRequest) -> EmailMultiAlternatives:
     """Build the text and HTML message for a request, in the request's language."""
     recipient = parse_address(request.to).value  # re-checked: headers take only valid addresses
-    with force_locale(request.locale):
-        context = dict(request.context)
-        if "sent_at" in context:
-            context["sent_at"] = site_time(_sent_at(request))
-        title = subject(request)
-        text = render_template(f"mail/{request.kind}.txt", **context)
-        html = render_template(f"mail/{request.kind}.html", **context)
+    language = renderer().language(request.locale)
+    context = dict(request.context)
+    if "sent_at" in context:
+        context["sent_at"] = language.site_time(_sent_at(request))
+    text = language.render(f"mail/{request.kind}.txt", context)
+    html = language.render(f"mail/{request.kind}.html", context)
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     message = _Composed(
-        subject=title,
+        subject=subject(request, language),
         body=text,
         from_email=sender,
         to=[recipient],
@@ -108,6 +111,13 @@ def render(request: MailRequest) -> EmailMultiAlternatives:
     message.attach_alternative(html, "text/html")
     _check_headers(message)
     return message
+
+
+def renderer() -> Renderer:
+    found = services().renderer
+    if found is None:
+        raise RuntimeError("mail is not set up on this app (mail.setup.init_app)")
+    return found
 
 
 class _Composed(EmailMultiAlternatives):  # type: ignore[misc]

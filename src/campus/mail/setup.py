@@ -8,6 +8,7 @@ from campus.extensions import db, services
 from campus.mail.outbox import DirectOutbox
 from campus.mail.queue import QueueOutbox
 from campus.mail.queue import init_app as init_queue
+from campus.mail.rendering import Renderer
 from campus.mail.signing import DkimError, signer_from
 from campus.mail.statuses import DeliveryLog, RedisDeliveryLog, SqlDeliveryLog, mail_deliveries
 from campus.settings import ConfigError, uses_redis
@@ -19,6 +20,7 @@ def init_app(app: Flask) -> None:
         services(app).dkim = signer_from(app.config)
     except DkimError as exc:
         raise ConfigError(str(exc)) from exc
+    services(app).renderer = Renderer(app)
     log: DeliveryLog
     retention = int(app.config["MAIL_DELIVERY_LOG_DAYS"]) * 86400
     if uses_redis(app.config):
