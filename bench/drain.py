@@ -45,21 +45,22 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Where a worker's CPU goes (``--profile``, py-spy samples of the 10–90 % window):
 # walking up from the sampled frame, the first frame that names a layer takes the
-# sample; a driver or the standard library's plumbing passes it up to its caller.
+# sample; a driver (redis-py, a socket) or the standard library's plumbing passes it
+# up to its caller. py-spy names a library's file from its package, ``(email/...``.
 WORKER_LAYERS: list[tuple[str, re.Pattern[str]]] = [
     (name, re.compile(pattern))
     for name, pattern in [
-        ("unseal", r"campus/mail/sealing|/cryptography/"),
-        ("DKIM", r"/dkim/|campus/mail/signing"),
+        ("unseal", r"campus/mail/sealing|[(/]cryptography/|[(/]json/"),
+        ("DKIM", r"[(/]dkim/|campus/mail/signing"),
         ("status (Redis)", r"campus/mail/statuses"),
-        ("MIME", r"campus/mail/mime|/flask_mailman/|/email/"),
+        ("MIME", r"campus/mail/mime|[(/]flask_mailman/|[(/]email/|_Composed\.|_check_headers"),
         ("SMTP", r"smtplib\.py|campus/mail/sender"),
-        ("rendering", r"/(jinja2|flask_babel|babel|markupsafe)/|flask/templating"
-                      r"|campus/mail/messages|campus/support/locale"),
-        ("metrics", r"/prometheus_client/"),
-        ("queue (stream, consumer)", r"campus/mail/(stream|consumer)"),
-        ("gevent", r"/gevent/|/greenlet/"),
-        ("task body, app context", r"campus/mail/queue|/flask/|/werkzeug/"),
+        ("rendering", r"[(/](jinja2|flask_babel|babel|markupsafe|pytz|email_validator)/"
+                      r"|flask/templating|campus/mail/(rendering|messages)|/addresses\.py"),
+        ("metrics", r"[(/]prometheus_client/"),
+        ("queue (stream, consumer)", r"campus/mail/(stream|consumer)|concurrent/futures"),
+        ("gevent (hub, pool)", r"gevent/(hub|_threading|threadpool)|[(/]greenlet/"),
+        ("task body, app context", r"campus/mail/queue|[(/]flask/|[(/]werkzeug/"),
     ]
 ]  # fmt: skip
 
@@ -189,6 +190,16 @@ def statuses(port: int) -> Counter[str]:
     return found
 
 
+def commands(port: int) -> Counter[str]:
+    """What the worker asked of its Redis (a fresh server: nothing else has asked it)."""
+    import redis
+
+    stats = redis.Redis(port=port, decode_responses=True).info("commandstats")
+    return Counter(
+        {name.removeprefix("cmdstat_"): int(each["calls"]) for name, each in stats.items()}
+    )
+
+
 def drain(
     directory: Path,
     messages: int,
@@ -229,6 +240,7 @@ def drain(
         finished = (time.monotonic(), cpu_seconds(child.pid), sink.count())
         time.sleep(1)  # anything sent twice arrives by now
         found = statuses(redis_port)
+        calls = commands(redis_port)
     finally:
         child.terminate()
         child.wait(timeout=30)
@@ -252,6 +264,14 @@ def drain(
         "duplicates": sum(n - 1 for n in received.values() if n > 1),
         "not_sent": sum(n for status, n in found.items() if status != "sent"),
         "trouble": len(TROUBLE.findall(text)),
+        # Without the bench's own reads of the statuses after the drain.
+        "redis_per_msg": (
+            sum(calls.values()) - calls["scan"] - calls["type"] - calls["hget"] - calls["info"]
+        )
+        / max(1, len(received)),
+        "redis_top": ", ".join(
+            f"{name} {n / max(1, len(received)):.2f}" for name, n in calls.most_common(6)
+        ),
         "log": str(log),
         "layers": layers(run / "profile.txt") if profile else {},
     }
@@ -298,16 +318,21 @@ def main() -> None:
     print(f"\n{args.messages} messages, {os.cpu_count()} cores\n")
     print(
         "| worker | SMTP delay | busy processes | CPU ms/msg (10–90 %) | with start-up "
-        "| start-up CPU s | msg/s | cores | missing | duplicates | not `sent` | log trouble |"
+        "| start-up CPU s | msg/s | cores | Redis commands/msg | missing | duplicates | not `sent` "
+        "| log trouble |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         cells = [
             r["worker"], f"{r['delay'] * 1000:.0f} ms", r["busy"], f"{r['cpu_ms']:.2f}",
             f"{r['all_cpu_ms']:.2f}", f"{r['start_cpu_s']:.2f}", f"{r['per_s']:.0f}",
-            f"{r['cores']:.2f}", r["missing"], r["duplicates"], r["not_sent"], r["trouble"],
+            f"{r['cores']:.2f}", f"{r['redis_per_msg']:.1f}", r["missing"], r["duplicates"],
+            r["not_sent"], r["trouble"],
         ]  # fmt: skip
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    print("\nRedis commands per message, the most asked:\n")
+    for r in rows:
+        print(f"- {r['worker']}, {r['delay'] * 1000:.0f} ms, busy {r['busy']}: {r['redis_top']}")
     if args.profile:
         print("\nCPU ms per message by layer (py-spy shares of the 10–90 % CPU):\n")
         names = sorted({name for r in rows for name in r["layers"]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from email.generator import BytesGenerator
 
@@ -11,7 +12,7 @@ from flask import Flask
 from flask_mailman.message import SafeMIMEText
 
 from campus.mail import mime
-from campus.mail.messages import KINDS, MailRequest, render
+from campus.mail.messages import KINDS, MailRequest, _Composed, render
 
 # Every value any mail template reads, so each kind renders whole.
 CONTEXT = {
@@ -48,6 +49,59 @@ def test_every_mail_is_written_as_the_standard_generator_writes_it(
     # Writing chose the boundary; the standard generator keeps a boundary it is given.
     assert built.get_boundary().encode() in ours
     assert ours == stock_bytes(built)
+
+
+def as_flask_mailman_writes_it(message: _Composed, written: bytes) -> bytes:
+    """The library's own way: its message tree, by the standard generator, same boundary."""
+    boundary = re.search(rb'boundary="([^"]+)"', written)
+    assert boundary is not None
+    built = message.message()
+    built.set_boundary(boundary.group(1).decode())
+    return stock_bytes(built)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+@pytest.mark.parametrize("code_in_subject", [False, True])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_mail_goes_over_the_wire_as_flask_mailman_writes_it(
+    app: Flask, kind: str, locale: str, code_in_subject: bool
+) -> None:
+    context = dict(CONTEXT)
+    if kind.endswith("_code"):
+        context |= {"sent_at": time.time(), "code_in_subject": code_in_subject}
+    request = MailRequest(kind=kind, to="someone@example.edu", locale=locale, context=context)
+    with app.app_context():
+        message = render(request)
+        written = message.wire()
+        assert message._built is None  # written straight, no tree built
+        assert written == as_flask_mailman_writes_it(message, written)
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "text", "straight"),
+    [
+        ("Campus <no-reply@campus.example>", "ascii subject", "plain ASCII text\nline two", True),
+        ("no-reply@campus.example", "主题 " * 30, "line\r\nends\rof every\nkind\n", True),
+        ("Campus <no-reply@campus.example>", "long line", "x" * 999, False),
+        ("校园论坛 <no-reply@campus.example>", "a name encoded to one line", "text", True),
+        ("校园论坛" * 12 + " <no-reply@campus.example>", "a name to fold", "text", False),
+    ],
+)
+def test_written_straight_or_through_the_tree_the_bytes_are_the_same(
+    app: Flask, sender: str, subject: str, text: str, straight: bool
+) -> None:
+    with app.app_context():
+        message = _Composed(
+            subject=subject,
+            body=text,
+            from_email=sender,
+            to=["someone@example.edu"],
+            headers={"Date": "Fri, 04 Dec 2026 17:00:00 -0000", "Message-ID": "<a@campus.example>"},
+        )
+        message.attach_alternative(f"<p>{text}</p>", "text/html")
+        written = message.wire()
+        assert (message._built is None) is straight
+        assert written == as_flask_mailman_writes_it(message, written)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from email.generator import BytesGenerator
+from email.header import Header
 from io import BytesIO
 from typing import Any
 
@@ -26,6 +28,11 @@ from flask_mailman.message import SafeMIMEMultipart
 _PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")
 # Folding starts beyond this many characters, counting the name and ": ".
 _LINE = 78
+# SMTP's limit on a line of the body, in octets (RFC 5322 2.1.1).
+_BODY_LINE = 998
+_CRLF = "\r\n"
+# The line ends the standard generator rewrites (its own ``NLCRE``).
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 class Generator(BytesGenerator):
@@ -65,3 +72,55 @@ class Alternatives(SafeMIMEMultipart):  # type: ignore[misc]
         Generator(out, mangle_from_=False).flatten(self, unixfrom=unixfrom, linesep=linesep)
         written = out.getvalue()
         return written if self.signer is None else bytes(self.signer.sign(written))
+
+
+def alternatives(
+    headers: Sequence[tuple[str, str]], subject: str, text: str, html: str
+) -> bytes | None:
+    """A text and an HTML part, written out for SMTP (CRLF) without building a message tree.
+
+    Exactly what Flask-Mailman's ``EmailMultiAlternatives`` gives, written out by
+    ``Generator``: its headers in its order (``headers`` after the subject),
+    each part UTF-8 in 8 bits (7 when it is ASCII). None when the message needs the
+    email package's own encoding: a header that does not fit one plain line, or a body
+    line longer than SMTP allows (Flask-Mailman then encodes it quoted-printable).
+    """
+    if not all(len(name) + 2 + len(value) <= _LINE and _PLAIN.fullmatch(value)
+               for name, value in headers):  # fmt: skip
+        return None
+    plain, rich = _part("plain", text), _part("html", html)
+    if plain is None or rich is None:
+        return None
+    parts = [plain, rich]
+    boundary = Generator._make_boundary(b"\r\n".join(parts))
+    charset = "us-ascii" if subject.isascii() else "utf-8"
+    folded = Header(subject, charset, header_name="Subject").encode(linesep=_CRLF, maxlinelen=_LINE)
+    head = [
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "MIME-Version: 1.0",
+        f"Subject: {folded}",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    separator = f"{_CRLF}--{boundary}{_CRLF}".encode("ascii")
+    return b"".join(
+        [
+            _CRLF.join([*head, "", f"--{boundary}", ""]).encode("utf-8"),
+            separator.join(parts),
+            f"{_CRLF}--{boundary}--{_CRLF}".encode("ascii"),
+        ]
+    )
+
+
+def _part(subtype: str, text: str) -> bytes | None:
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the email package's to handle
+        return None
+    if any(len(line) > _BODY_LINE for line in body.splitlines()):
+        return None
+    encoding = "7bit" if text.isascii() else "8bit"
+    head = (
+        f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}MIME-Version: 1.0{_CRLF}'
+        f"Content-Transfer-Encoding: {encoding}{_CRLF}{_CRLF}"
+    )
+    return head.encode("ascii") + _CRLF.join(_NEWLINE.split(text)).encode("utf-8")

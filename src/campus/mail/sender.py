@@ -84,7 +84,7 @@ class Sender:
         session.sendmail(
             message.from_email,
             message.recipients(),
-            message.message().as_bytes(linesep="\r\n"),
+            message.wire(),
             mail_options=connection.mailman.mail_options,
         )
 
