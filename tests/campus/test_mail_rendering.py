@@ -66,7 +66,9 @@ def test_each_language_is_its_own(app: Flask) -> None:
     context = CONTEXT | {"sent_at": time.time(), "code_in_subject": False}
     with app.app_context():
         english, chinese = (
-            render(MailRequest(kind="log_in_code", to="a@example.edu", locale=locale, context=context))
+            render(
+                MailRequest(kind="log_in_code", to="a@example.edu", locale=locale, context=context)
+            )
             for locale in ("en", "zh")
         )
     assert english.subject != chinese.subject
