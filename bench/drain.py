@@ -108,6 +108,15 @@ class Sink:
             return sum(self.received.values())
 
 
+def command_words(command: str) -> list[str]:
+    """A ``--worker`` command's words, a relative path among them made absolute: the
+    worker runs in its run's own directory, the command is written from where this ran."""
+    return [
+        str(Path(word).absolute()) if "/" in word and Path(word).exists() else word
+        for word in shlex.split(command)
+    ]
+
+
 def start_redis(directory: Path, port: int) -> subprocess.Popen[bytes]:
     server = shutil.which("redis-server") or "redis-server"
     child = subprocess.Popen(
@@ -195,9 +204,11 @@ def commands(port: int) -> Counter[str]:
     import redis
 
     stats = redis.Redis(port=port, decode_responses=True).info("commandstats")
-    return Counter(
+    calls = Counter(
         {name.removeprefix("cmdstat_"): int(each["calls"]) for name, each in stats.items()}
     )
+    del calls["info"]  # this one
+    return calls
 
 
 def drain(
@@ -226,7 +237,8 @@ def drain(
     spy: subprocess.Popen[bytes] | None = None
     try:
         deadline = started + 600
-        while sink.count() < messages and time.monotonic() < deadline:
+        # A worker that exits (it failed to start) ends the wait, rather than the deadline.
+        while True:
             done = sink.count()
             for name, share in (("first", 0.0), ("low", 0.1), ("high", 0.9)):
                 if name not in marks and done >= share * messages and (name != "first" or done):
@@ -236,11 +248,13 @@ def drain(
                     if spy is not None and name == "high":
                         spy.send_signal(signal.SIGINT)
                         spy.wait(timeout=60)
+            if done >= messages or time.monotonic() > deadline or child.poll() is not None:
+                break
             time.sleep(0.02)
         finished = (time.monotonic(), cpu_seconds(child.pid), sink.count())
         time.sleep(1)  # anything sent twice arrives by now
+        calls = commands(redis_port)  # before the bench's own reads of the statuses
         found = statuses(redis_port)
-        calls = commands(redis_port)
     finally:
         child.terminate()
         child.wait(timeout=30)
@@ -249,6 +263,8 @@ def drain(
         controller.stop()
         redis.terminate()
         redis.wait()
+    if "high" not in marks:
+        raise SystemExit(f"{worker}: {finished[2]} of {messages} delivered; its log: {log}")
     (t0, c0, n0), (t1, c1, n1) = marks["low"], marks["high"]
     text = log.read_text(errors="replace")
     received = sink.received
@@ -264,11 +280,7 @@ def drain(
         "duplicates": sum(n - 1 for n in received.values() if n > 1),
         "not_sent": sum(n for status, n in found.items() if status != "sent"),
         "trouble": len(TROUBLE.findall(text)),
-        # Without the bench's own reads of the statuses after the drain.
-        "redis_per_msg": (
-            sum(calls.values()) - calls["scan"] - calls["type"] - calls["hget"] - calls["info"]
-        )
-        / max(1, len(received)),
+        "redis_per_msg": sum(calls.values()) / max(1, len(received)),
         "redis_top": ", ".join(
             f"{name} {n / max(1, len(received)):.2f}" for name, n in calls.most_common(6)
         ),
@@ -308,7 +320,7 @@ def main() -> None:
         for busy in args.busy:
             for name, command in workers:
                 row = drain(
-                    directory, args.messages, delay, busy, shlex.split(command), args.profile
+                    directory, args.messages, delay, busy, command_words(command), args.profile
                 )
                 rows.append({"worker": name, **row})
                 print(rows[-1], flush=True)
