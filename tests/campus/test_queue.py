@@ -14,7 +14,7 @@ import pytest
 import redis
 from flask import Flask
 
-from campus.mail import sealing
+from campus.mail import sealing, stream
 from campus.mail.messages import IssuedCode, MailRequest
 from campus.mail.sealing import seal, unseal
 from campus.settings import ConfigError
@@ -78,6 +78,27 @@ def test_request_answers_once_queued_and_the_worker_delivers(
     assert inbox.received[0].rcpt_tos == [NEW]
     done = api.post("/cms/resetemail", {"email": NEW, "captcha": last_code(inbox)})
     assert done.status_code == 200
+
+
+def test_a_message_the_stream_refuses_is_answered_503_and_leaves_no_record(
+    queue_app: Flask, redis_url: str
+) -> None:
+    # The record and the stream's entry are one step: with the stream unwritable, the
+    # page has no "queued" record to poll and the administrators' log no entry.
+    client = redis.Redis.from_url(redis_url)
+    client.set(stream.STREAM, "not a stream")
+    api = staff_client(queue_app)
+    refused = api.post("/cms/email_captcha", {"email": NEW})
+    assert refused.status_code == 503, refused.get_json()
+    assert list(client.scan_iter("delivery:*")) == []
+    # Once it can be written again, the same request is queued with its record.
+    client.delete(stream.STREAM)
+    queued = api.post("/cms/email_captcha", {"email": NEW})
+    assert queued.status_code == 200, queued.get_json()
+    delivery = queued.get_json()["data"]["delivery"]
+    assert status(api, delivery) == "queued"
+    assert stream.oldest(client) is not None
+    assert stream.oldest(client)["delivery"] == delivery  # type: ignore[index]
 
 
 def test_delivery_status_is_for_the_requester_only(queue_app: Flask, worker: Worker) -> None:

@@ -29,7 +29,7 @@ from campus.mail.relays import Permanent, Temporary, relays
 from campus.mail.sealing import SealError, seal, unseal
 from campus.mail.sender import Sender, SendRate, sender
 from campus.mail.signals import delivery_failed
-from campus.mail.statuses import DeliveryLog, RedisDeliveryLog, Status, new_delivery_id
+from campus.mail.statuses import RedisDeliveryLog, Status, new_delivery_id
 from campus.mail.stream import Entry
 from campus.support import redis_clients
 from campus.support.addresses import mask
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 class QueueOutbox:
     """Seals the request and adds it to the stream; the worker does the rest."""
 
-    def __init__(self, log: DeliveryLog) -> None:
+    def __init__(self, log: RedisDeliveryLog) -> None:
         self.log = log
 
     def send(
@@ -51,19 +51,16 @@ class QueueOutbox:
         token = seal(request, secret_key=current_app.config["SECRET_KEY"])
         deadline = time.time() + ttl
         try:
-            self.log.create(
+            self.log.create_queued(
                 delivery,
                 owner=owner,
-                status=Status.QUEUED,
                 ttl=ttl,
                 kind=request.kind,
                 recipient=mask(request.to),
-            )
-            stream.add(
-                redis_clients.shared(current_app),
+                stream=stream.STREAM,
                 # queued_at is read by /healthz: how long the oldest message has waited.
-                {"delivery": delivery, "token": token, "deadline": repr(deadline),
-                 "queued_at": repr(time.time())},
+                entry={"delivery": delivery, "token": token, "deadline": repr(deadline),
+                       "queued_at": repr(time.time())},
             )  # fmt: skip
             replicas = int(current_app.config["REDIS_WAIT_REPLICAS"])
             # With replicas, a message is queued once they hold it: a master lost just

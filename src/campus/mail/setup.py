@@ -30,6 +30,8 @@ def init_app(app: Flask) -> None:
             log = SqlDeliveryLog(db.engine, mail_deliveries, retention)
     services(app).deliveries = log
     if app.config["MAIL_DELIVERY"] == "queue":
+        if not isinstance(log, RedisDeliveryLog):
+            raise RuntimeError("the mail queue keeps its delivery log in Redis")
         init_queue(app)
         services(app).outbox = QueueOutbox(log)
     else:

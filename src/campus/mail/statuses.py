@@ -14,7 +14,7 @@ import enum
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -247,6 +247,7 @@ class RedisDeliveryLog:
         self._client = client
         self.retention = retention
         self._clock = clock
+        self._create_queued = client.register_script(_CREATE_QUEUED)
 
     def create(
         self,
@@ -283,6 +284,32 @@ class RedisDeliveryLog:
         pipe.zadd(self.INDEX, {delivery: now})
         pipe.zremrangebyscore(self.INDEX, "-inf", now - self.retention)
         pipe.execute()
+
+    def create_queued(
+        self,
+        delivery: str,
+        *,
+        owner: str,
+        ttl: int,
+        kind: str,
+        recipient: str,
+        stream: str,
+        entry: Mapping[str, str],
+    ) -> str:
+        """A ``queued`` record, and ``entry`` added to ``stream``, in one step; the entry's id.
+
+        One script rather than a transaction and an ``XADD``: no message is queued
+        without the record the worker and the page read, and a code request makes one
+        round trip for both (a pipeline of six commands cost the web process about
+        twice the CPU of one script call)."""
+        now = self._clock()
+        fields = [part for pair in entry.items() for part in pair]
+        found = self._create_queued(
+            keys=[_key(delivery), self.INDEX, stream],
+            args=[Status.QUEUED.value, owner, kind, recipient, repr(now),
+                  max(ttl, self.retention), delivery, repr(now - self.retention), *fields],
+        )  # fmt: skip
+        return _text(found)
 
     def set(
         self,
@@ -374,6 +401,21 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'failure', ARGV[3]) end
   if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 end
+"""
+
+
+# KEYS: the record, the index, the stream. ARGV: status, owner, kind, recipient, now,
+# the record's lifetime, the delivery id, the index's cut-off, then the entry's fields.
+# The entry goes first: a script is not rolled back, and the one call here that can
+# fail (the stream's key holding something else) then leaves nothing written.
+_CREATE_QUEUED = """
+local id = redis.call('XADD', KEYS[3], '*', unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'owner', ARGV[2], 'kind', ARGV[3],
+           'to', ARGV[4], 'attempts', '0', 'created', ARGV[5], 'updated', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[8])
+return id
 """
 
 
